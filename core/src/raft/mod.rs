@@ -1,0 +1,5 @@
+//! Raft, as etcd does it.
+
+mod types;
+
+pub use types::*;

@@ -1,0 +1,134 @@
+//! The contract between the replicated log and what it replicates.
+//!
+//! The node hands every committed request to a [`StateMachine`] in log order; every member applies
+//! the same requests at the same indexes and so reaches the same state. The etcd key-value store
+//! (MVCC, lease, watch) implements it; tests implement small ones.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::io::{ClientId, RequestId};
+use crate::raft::{ConfChange, Index, Membership};
+use crate::time::Instant;
+
+/// How the node serves a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A write: replicated through Raft, applied on every member, answered by the member that
+    /// received it once it has applied it.
+    Propose,
+    /// A read. Linearizable reads wait until this member has applied through a quorum-confirmed
+    /// read index (etcd's ReadIndex, ReadOnlySafe); serializable reads are served at once from local
+    /// state, which may be stale.
+    Read { linearizable: bool },
+    /// Served by this member at once, without Raft (watch create, cancel and progress).
+    Local,
+    /// Served only by the leader, without Raft (lease keep-alive); other members refuse it.
+    Leader,
+    /// A membership change (etcd's Cluster service), replicated as a configuration entry.
+    ConfChange(ConfChange),
+}
+
+/// Responses for clients other than the one whose request is being handled (watch events).
+pub type Notifications<Resp> = Vec<(ClientId, RequestId, Resp)>;
+
+/// Failures the node itself reports to clients, with etcd's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum ServiceError {
+    /// No leader is known, so a write or linearizable read cannot be served.
+    NoLeader,
+    /// A request that only the leader serves reached another member.
+    NotLeader,
+    /// The request was not answered in time; it may or may not have taken effect.
+    Timeout,
+    /// Leadership moved while the request waited, so its outcome here is unknown.
+    LeaderChanged,
+    /// Too many proposals are waiting to commit (`uncommitted_bytes_max`), or a leader transfer is
+    /// under way.
+    TooManyRequests,
+    /// A membership change was refused; the text is etcd's.
+    Membership(String),
+    /// The request is larger than the node accepts.
+    RequestTooLarge,
+}
+
+impl ServiceError {
+    /// etcd's error text for this failure.
+    pub fn message(&self) -> &str {
+        match self {
+            ServiceError::NoLeader => "etcdserver: no leader",
+            ServiceError::NotLeader => "etcdserver: not leader",
+            ServiceError::Timeout => "etcdserver: request timed out",
+            ServiceError::LeaderChanged => "etcdserver: leader changed",
+            ServiceError::TooManyRequests => "etcdserver: too many requests",
+            ServiceError::Membership(message) => message,
+            ServiceError::RequestTooLarge => "etcdserver: request is too large",
+        }
+    }
+
+    /// True when the request may have taken effect although it failed (the client must treat the
+    /// outcome as unknown).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ServiceError::Timeout | ServiceError::LeaderChanged)
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// What the Raft log replicates. Every method but [`StateMachine::tick`] and
+/// [`StateMachine::serve`] must be a pure function of the applied requests, so that members agree.
+pub trait StateMachine {
+    type Request: Clone + Debug + Serialize + DeserializeOwned;
+    type Response: Clone + Debug + From<ServiceError>;
+
+    /// How the node should serve `request`.
+    fn route(&self, request: &Self::Request) -> Route;
+
+    /// Apply a committed request at log index `index`. Returns the answer for the client that
+    /// proposed it; answers for other clients (watch events) go into `notify`.
+    fn apply(
+        &mut self,
+        index: Index,
+        request: &Self::Request,
+        notify: &mut Notifications<Self::Response>,
+    ) -> Self::Response;
+
+    /// Apply a committed membership change (already made to `membership`); returns the answer for
+    /// the client that proposed it.
+    fn apply_conf_change(&mut self, index: Index, request: &Self::Request, membership: &Membership) -> Self::Response;
+
+    /// Serve a read, a local or a leader-only request. `None` means the answer comes later through
+    /// notifications (a watch that streams). `leading` is true when this member is the leader.
+    fn serve(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        request_id: RequestId,
+        request: &Self::Request,
+        leading: bool,
+        notify: &mut Notifications<Self::Response>,
+    ) -> Option<Self::Response>;
+
+    /// Leader duties that depend on time (lease expiry): requests the leader should propose now.
+    /// Called after every input while this member leads; never on other members.
+    fn leader_tick(&mut self, now: Instant) -> Vec<Self::Request>;
+
+    /// Leadership changed at `now`. A new leader gives every lease a fresh deadline, as etcd does,
+    /// so that no lease expires early because leadership moved.
+    fn leadership_changed(&mut self, now: Instant, leading: bool);
+
+    /// The next time `leader_tick` has work to do; `Instant::NEVER` if none.
+    fn next_deadline(&self) -> Instant;
+
+    /// The whole state, for a Raft snapshot.
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replace the whole state with a snapshot's.
+    fn restore(&mut self, snapshot: &[u8]);
+}
