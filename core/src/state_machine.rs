@@ -48,6 +48,9 @@ pub enum ServiceError {
     /// Too many proposals are waiting to commit (`uncommitted_bytes_max`), or a leader transfer is
     /// under way.
     TooManyRequests,
+    /// Raft dropped the proposal (a leader transfer is under way, or another membership change is
+    /// still pending); it certainly did not take effect.
+    ProposalDropped,
     /// A membership change was refused; the text is etcd's.
     Membership(String),
     /// The request is larger than the node accepts.
@@ -63,6 +66,7 @@ impl ServiceError {
             ServiceError::Timeout => "etcdserver: request timed out",
             ServiceError::LeaderChanged => "etcdserver: leader changed",
             ServiceError::TooManyRequests => "etcdserver: too many requests",
+            ServiceError::ProposalDropped => "raft proposal dropped",
             ServiceError::Membership(message) => message,
             ServiceError::RequestTooLarge => "etcdserver: request is too large",
         }

@@ -128,24 +128,21 @@ pub struct Snapshot {
 }
 
 /// Writes the driver must make durable before reporting `Persisted { through: token }`. Applied in
-/// this order: the snapshot (which replaces the log before it), then the entries (an entry at index
-/// `i` replaces the stored entry at `i` and every later one), then the hard state. After that,
-/// entries through `compact_through` may be discarded.
+/// this order: the snapshot (which replaces every stored entry at or before its index, and every
+/// later one too unless the stored log holds the snapshot's last entry: this is how the log is
+/// compacted and how a follower installs a leader's snapshot), then the entries (an entry at index `i` replaces the stored entry at `i`
+/// and every later one), then the hard state.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PersistBatch {
     pub token: PersistToken,
     pub snapshot: Option<Snapshot>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
-    pub compact_through: Option<Index>,
 }
 
 impl PersistBatch {
     pub fn is_empty(&self) -> bool {
-        self.snapshot.is_none()
-            && self.entries.is_empty()
-            && self.hard_state.is_none()
-            && self.compact_through.is_none()
+        self.snapshot.is_none() && self.entries.is_empty() && self.hard_state.is_none()
     }
 
     /// Bytes this batch writes, for disk models.
@@ -166,11 +163,26 @@ pub struct PersistedState {
 }
 
 impl PersistedState {
+    /// The disk of a member of a new cluster of `voters`: a bootstrap snapshot at index 1, term 1,
+    /// holding that membership and an empty state machine. Every initial member starts from the
+    /// same one, so their logs match from the start; a member that joins later starts from
+    /// nothing and receives a snapshot from the leader.
+    pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> PersistedState {
+        let membership = Membership::with_voters(voters);
+        let snapshot = Snapshot { index: 1, term: 1, membership, data: Vec::new() };
+        PersistedState { hard_state: HardState { term: 1, voted_for: None, commit: 1 }, snapshot: Some(snapshot), entries: Vec::new() }
+    }
+
     /// Apply a batch the way a driver's storage must.
     pub fn apply(&mut self, batch: &PersistBatch) {
         if let Some(snapshot) = &batch.snapshot {
-            self.entries.retain(|e| e.index > snapshot.index);
-            if self.entries.first().is_some_and(|e| e.index != snapshot.index + 1) {
+            // Raft §7: entries after the snapshot survive only if the log holds the snapshot's
+            // last entry (same index and term); by log matching, what follows is then consistent.
+            let continues = self.entries.iter().any(|e| e.index == snapshot.index && e.term == snapshot.term)
+                || self.snapshot.as_ref().is_some_and(|s| (s.index, s.term) == (snapshot.index, snapshot.term));
+            if continues {
+                self.entries.retain(|e| e.index > snapshot.index);
+            } else {
                 self.entries.clear();
             }
             self.snapshot = Some(snapshot.clone());
@@ -181,9 +193,6 @@ impl PersistedState {
         }
         if let Some(hard_state) = batch.hard_state {
             self.hard_state = hard_state;
-        }
-        if let Some(through) = batch.compact_through {
-            self.entries.retain(|e| e.index > through);
         }
     }
 }

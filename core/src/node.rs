@@ -1,0 +1,342 @@
+//! A detcd member: Raft plus the state machine it replicates, behind the [`Machine`] contract.
+//!
+//! The node routes each client request (see [`Route`]): writes become log entries carrying the
+//! proposing member's id, so that the member that received a request answers it once it has
+//! applied it; linearizable reads wait for a quorum-confirmed read index; local and leader-only
+//! requests are served at once. Requests not answered within `request_timeout` fail with etcd's
+//! "request timed out" — their outcome is unknown, as in etcd.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::io::{ClientId, Input, Machine, NodeId, Output, RequestId};
+use crate::raft::{Apply, ConfChange, EntryKind, Index, Message, PersistedState, Raft, RaftConfig};
+use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
+use crate::time::{Duration, Instant};
+
+/// Tunables of a member beyond Raft's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub raft: RaftConfig,
+    /// A request not answered within this time fails with "etcdserver: request timed out".
+    pub request_timeout: Duration,
+    /// Take a snapshot and compact the log every this many applied entries (etcd's
+    /// `--snapshot-count`).
+    pub snapshot_entries: u64,
+    /// Entries kept before a snapshot for followers that are slightly behind (etcd keeps 5000).
+    pub snapshot_catch_up_entries: u64,
+    /// Requests waiting for an answer, at most; beyond it requests fail with "too many requests".
+    pub pending_requests_max: usize,
+}
+
+impl NodeConfig {
+    pub fn new(id: NodeId, seed: u64) -> NodeConfig {
+        NodeConfig {
+            raft: RaftConfig::new(id, seed),
+            request_timeout: Duration::from_secs(5),
+            snapshot_entries: 10_000,
+            snapshot_catch_up_entries: 5_000,
+            pending_requests_max: 10_000,
+        }
+    }
+}
+
+/// What a log entry carries: the request and who must answer it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Proposal<R> {
+    /// The member that received the request and answers it; `None` for the leader's own
+    /// proposals (lease expiry).
+    origin: Option<(NodeId, ClientId, RequestId)>,
+    change: Option<ConfChange>,
+    body: R,
+}
+
+/// A linearizable read waiting for its read index, then for the state machine to reach it.
+#[derive(Debug)]
+struct PendingRead<R> {
+    client: ClientId,
+    request: RequestId,
+    body: R,
+    deadline: Instant,
+    index: Option<Index>,
+}
+
+/// One detcd member. Drive it through [`Machine`]: `handle` one input, then drain `poll_output`
+/// until it returns `Output::Timeout`.
+#[derive(Debug)]
+pub struct Node<S: StateMachine> {
+    config: NodeConfig,
+    raft: Raft,
+    state: S,
+    now: Instant,
+    leading: bool,
+    /// Writes this member proposed, by (client, request), with their deadlines.
+    pending_writes: BTreeMap<(ClientId, RequestId), Instant>,
+    pending_reads: BTreeMap<u64, PendingRead<S::Request>>,
+    next_read_context: u64,
+    outputs: VecDeque<Output<Message, S::Response>>,
+}
+
+impl<S: StateMachine> Node<S> {
+    /// A member starting from what it persisted — for a member of a new cluster,
+    /// [`PersistedState::bootstrap`] — with a fresh state machine `state`.
+    pub fn restart(config: NodeConfig, mut state: S, persisted: PersistedState) -> Node<S> {
+        if let Some(snapshot) = persisted.snapshot.as_ref().filter(|s| !s.data.is_empty()) {
+            state.restore(&snapshot.data);
+        }
+        let raft = Raft::restart(config.raft.clone(), persisted);
+        Node::with_raft(config, raft, state)
+    }
+
+    fn with_raft(config: NodeConfig, raft: Raft, state: S) -> Node<S> {
+        Node {
+            config,
+            raft,
+            state,
+            now: Instant::ZERO,
+            leading: false,
+            pending_writes: BTreeMap::new(),
+            pending_reads: BTreeMap::new(),
+            next_read_context: 1,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.raft.id()
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Start an election now (etcd raft's `Campaign`), e.g. to script a scenario.
+    pub fn campaign(&mut self, now: Instant) {
+        self.now = now;
+        self.raft.campaign_now(now);
+        self.after_input();
+    }
+
+    /// Hand leadership to `target` (etcd's MoveLeader).
+    pub fn transfer_leadership(&mut self, now: Instant, target: NodeId) -> Result<(), ServiceError> {
+        self.now = now;
+        let result = self.raft.transfer_leadership(now, target);
+        self.after_input();
+        result
+    }
+
+    fn handle_request(&mut self, client: ClientId, request: RequestId, body: S::Request) {
+        if self.pending_writes.len() + self.pending_reads.len() >= self.config.pending_requests_max {
+            self.respond(client, request, ServiceError::TooManyRequests.into());
+            return;
+        }
+        let result = match self.state.route(&body) {
+            Route::Propose => self.propose(EntryKind::Normal, client, request, None, body),
+            Route::ConfChange(change) => self.propose(EntryKind::ConfChange, client, request, Some(change), body),
+            Route::Read { linearizable: true } => self.read(client, request, body),
+            Route::Read { linearizable: false } | Route::Local => {
+                self.serve(client, request, &body);
+                Ok(())
+            }
+            Route::Leader if self.raft.is_leader() => {
+                self.serve(client, request, &body);
+                Ok(())
+            }
+            Route::Leader => Err(if self.raft.leader().is_some() { ServiceError::NotLeader } else { ServiceError::NoLeader }),
+        };
+        if let Err(error) = result {
+            self.respond(client, request, error.into());
+        }
+    }
+
+    fn propose(
+        &mut self,
+        kind: EntryKind,
+        client: ClientId,
+        request: RequestId,
+        change: Option<ConfChange>,
+        body: S::Request,
+    ) -> Result<(), ServiceError> {
+        let origin = Some((self.id(), client, request));
+        let data = encode(&Proposal { origin, change, body });
+        self.raft.propose(self.now, kind, data)?;
+        self.pending_writes.insert((client, request), self.now + self.config.request_timeout);
+        Ok(())
+    }
+
+    fn read(&mut self, client: ClientId, request: RequestId, body: S::Request) -> Result<(), ServiceError> {
+        let context = self.next_read_context;
+        self.next_read_context += 1;
+        self.raft.read_index(self.now, context)?;
+        let deadline = self.now + self.config.request_timeout;
+        self.pending_reads.insert(context, PendingRead { client, request, body, deadline, index: None });
+        Ok(())
+    }
+
+    fn serve(&mut self, client: ClientId, request: RequestId, body: &S::Request) {
+        let mut notify = Notifications::new();
+        let leading = self.raft.is_leader();
+        let response = self.state.serve(self.now, client, request, body, leading, &mut notify);
+        if let Some(response) = response {
+            self.respond(client, request, response);
+        }
+        self.notify(notify);
+    }
+
+    fn respond(&mut self, client: ClientId, request: RequestId, body: S::Response) {
+        self.outputs.push_back(Output::Respond { client, request, body });
+    }
+
+    fn notify(&mut self, notify: Notifications<S::Response>) {
+        for (client, request, body) in notify {
+            self.respond(client, request, body);
+        }
+    }
+
+    /// Everything that follows an input: leadership duties, applying, reads, snapshots, outputs.
+    fn after_input(&mut self) {
+        let leading = self.raft.is_leader();
+        if leading != self.leading {
+            self.leading = leading;
+            self.state.leadership_changed(self.now, leading);
+        }
+        if leading {
+            for body in self.state.leader_tick(self.now) {
+                // A refused expiry is proposed again at the next tick.
+                let _ = self.raft.propose(self.now, EntryKind::Normal, encode(&Proposal { origin: None, change: None, body }));
+            }
+        }
+        self.apply_committed();
+        self.collect_read_states();
+        self.serve_ready_reads();
+        self.expire_requests();
+        self.maybe_snapshot();
+        while let Some(batch) = self.raft.poll_persist() {
+            self.outputs.push_back(Output::Persist(batch));
+        }
+        while let Some((to, message)) = self.raft.poll_message() {
+            self.outputs.push_back(Output::Send { to, message });
+        }
+    }
+
+    fn apply_committed(&mut self) {
+        while let Some(apply) = self.raft.next_to_apply() {
+            match apply {
+                Apply::Snapshot(snapshot) => self.state.restore(&snapshot.data),
+                Apply::Entry(entry) if entry.data.is_empty() => {}
+                Apply::Entry(entry) => {
+                    let proposal: Proposal<S::Request> = decode(&entry.data);
+                    let mut notify = Notifications::new();
+                    let response = match proposal.change {
+                        Some(change) => match self.raft.apply_conf_change(self.now, &change) {
+                            Ok(()) => self.state.apply_conf_change(entry.index, &proposal.body, self.raft.membership()),
+                            Err(message) => ServiceError::Membership(message).into(),
+                        },
+                        None => self.state.apply(entry.index, &proposal.body, &mut notify),
+                    };
+                    self.notify(notify);
+                    if let Some((origin, client, request)) = proposal.origin
+                        && origin == self.id()
+                        && self.pending_writes.remove(&(client, request)).is_some()
+                    {
+                        self.respond(client, request, response);
+                    }
+                }
+            }
+        }
+    }
+
+    fn collect_read_states(&mut self) {
+        while let Some(read) = self.raft.poll_read() {
+            let Some(pending) = self.pending_reads.get_mut(&read.context) else { continue };
+            match read.result {
+                Ok(index) => pending.index = Some(index),
+                Err(error) => {
+                    let pending = self.pending_reads.remove(&read.context).expect("present");
+                    self.respond(pending.client, pending.request, error.into());
+                }
+            }
+        }
+    }
+
+    fn serve_ready_reads(&mut self) {
+        let applied = self.raft.applied_index();
+        let ready: Vec<u64> = self
+            .pending_reads
+            .iter()
+            .filter(|(_, read)| read.index.is_some_and(|index| index <= applied))
+            .map(|(&context, _)| context)
+            .collect();
+        for context in ready {
+            let read = self.pending_reads.remove(&context).expect("present");
+            self.serve(read.client, read.request, &read.body);
+        }
+    }
+
+    /// Requests past their deadline fail with "request timed out": they may still take effect.
+    fn expire_requests(&mut self) {
+        let now = self.now;
+        let expired: Vec<(ClientId, RequestId)> =
+            self.pending_writes.iter().filter(|&(_, &deadline)| deadline <= now).map(|(&key, _)| key).collect();
+        for (client, request) in expired {
+            self.pending_writes.remove(&(client, request));
+            self.respond(client, request, ServiceError::Timeout.into());
+        }
+        let expired: Vec<u64> =
+            self.pending_reads.iter().filter(|(_, read)| read.deadline <= now).map(|(&context, _)| context).collect();
+        for context in expired {
+            let read = self.pending_reads.remove(&context).expect("present");
+            self.respond(read.client, read.request, ServiceError::Timeout.into());
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let since = self.raft.applied_index().saturating_sub(self.raft.snapshot_index());
+        if since >= self.config.snapshot_entries.max(1) {
+            let data = self.state.snapshot();
+            self.raft.compact(self.now, data, self.config.snapshot_catch_up_entries);
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let writes = self.pending_writes.values().min().copied().unwrap_or(Instant::NEVER);
+        let reads = self.pending_reads.values().map(|read| read.deadline).min().unwrap_or(Instant::NEVER);
+        let leader = if self.leading { self.state.next_deadline() } else { Instant::NEVER };
+        self.raft.next_deadline().min(writes).min(reads).min(leader)
+    }
+}
+
+impl<S: StateMachine> Machine for Node<S> {
+    type Message = Message;
+    type Request = S::Request;
+    type Response = S::Response;
+
+    fn handle(&mut self, input: Input<Message, S::Request>) {
+        self.now = input.now();
+        match input {
+            Input::Timeout { now } => self.raft.handle_timeout(now),
+            Input::Message { now, from, message } => self.raft.handle_message(now, from, message),
+            Input::Request { client, request, body, .. } => self.handle_request(client, request, body),
+            Input::Persisted { now, through } => self.raft.handle_persisted(now, through),
+        }
+        self.after_input();
+    }
+
+    fn poll_output(&mut self) -> Output<Message, S::Response> {
+        self.outputs.pop_front().unwrap_or_else(|| Output::Timeout(self.next_deadline()))
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("encoding a proposal cannot fail")
+}
+
+/// Entries are written only by this code, so one that does not decode is a programmer error.
+fn decode<T: for<'de> Deserialize<'de>>(data: &[u8]) -> T {
+    postcard::from_bytes(data).expect("a log entry that this node wrote decodes")
+}
