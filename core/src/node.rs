@@ -82,7 +82,7 @@ impl<S: StateMachine> Node<S> {
     /// A member starting from what it persisted — for a member of a new cluster,
     /// [`PersistedState::bootstrap`] — with a fresh state machine `state`.
     pub fn restart(config: NodeConfig, mut state: S, persisted: PersistedState) -> Node<S> {
-        if let Some(snapshot) = persisted.snapshot.as_ref().filter(|s| !s.data.is_empty()) {
+        if let Some(snapshot) = &persisted.snapshot {
             state.restore(&snapshot.data);
         }
         let raft = Raft::restart(config.raft.clone(), persisted);
@@ -123,7 +123,11 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// Hand leadership to `target` (etcd's MoveLeader).
-    pub fn transfer_leadership(&mut self, now: Instant, target: NodeId) -> Result<(), ServiceError> {
+    pub fn transfer_leadership(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+    ) -> Result<(), ServiceError> {
         self.now = now;
         let result = self.raft.transfer_leadership(now, target);
         self.after_input();
@@ -131,15 +135,21 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn handle_request(&mut self, client: ClientId, request: RequestId, body: S::Request) {
-        if self.pending_writes.len() + self.pending_reads.len() >= self.config.pending_requests_max {
+        if self.pending_writes.len() + self.pending_reads.len() >= self.config.pending_requests_max
+        {
             self.respond(client, request, ServiceError::TooManyRequests.into());
             return;
         }
         let result = match self.state.route(&body) {
             Route::Propose => self.propose(EntryKind::Normal, client, request, None, body),
-            Route::ConfChange(change) => self.propose(EntryKind::ConfChange, client, request, Some(change), body),
+            Route::ConfChange(change) => {
+                self.propose(EntryKind::ConfChange, client, request, Some(change), body)
+            }
             Route::Read { linearizable: true } => self.read(client, request, body),
-            Route::Read { linearizable: false } | Route::Local => {
+            Route::Read {
+                linearizable: false,
+            }
+            | Route::Local => {
                 self.serve(client, request, &body);
                 Ok(())
             }
@@ -147,7 +157,11 @@ impl<S: StateMachine> Node<S> {
                 self.serve(client, request, &body);
                 Ok(())
             }
-            Route::Leader => Err(if self.raft.leader().is_some() { ServiceError::NotLeader } else { ServiceError::NoLeader }),
+            Route::Leader => Err(if self.raft.leader().is_some() {
+                ServiceError::NotLeader
+            } else {
+                ServiceError::NoLeader
+            }),
         };
         if let Err(error) = result {
             self.respond(client, request, error.into());
@@ -163,25 +177,46 @@ impl<S: StateMachine> Node<S> {
         body: S::Request,
     ) -> Result<(), ServiceError> {
         let origin = Some((self.id(), client, request));
-        let data = encode(&Proposal { origin, change, body });
+        let data = encode(&Proposal {
+            origin,
+            change,
+            body,
+        });
         self.raft.propose(self.now, kind, data)?;
-        self.pending_writes.insert((client, request), self.now + self.config.request_timeout);
+        self.pending_writes
+            .insert((client, request), self.now + self.config.request_timeout);
         Ok(())
     }
 
-    fn read(&mut self, client: ClientId, request: RequestId, body: S::Request) -> Result<(), ServiceError> {
+    fn read(
+        &mut self,
+        client: ClientId,
+        request: RequestId,
+        body: S::Request,
+    ) -> Result<(), ServiceError> {
         let context = self.next_read_context;
         self.next_read_context += 1;
         self.raft.read_index(self.now, context)?;
         let deadline = self.now + self.config.request_timeout;
-        self.pending_reads.insert(context, PendingRead { client, request, body, deadline, index: None });
+        self.pending_reads.insert(
+            context,
+            PendingRead {
+                client,
+                request,
+                body,
+                deadline,
+                index: None,
+            },
+        );
         Ok(())
     }
 
     fn serve(&mut self, client: ClientId, request: RequestId, body: &S::Request) {
         let mut notify = Notifications::new();
         let leading = self.raft.is_leader();
-        let response = self.state.serve(self.now, client, request, body, leading, &mut notify);
+        let response = self
+            .state
+            .serve(self.now, client, request, body, leading, &mut notify);
         if let Some(response) = response {
             self.respond(client, request, response);
         }
@@ -189,7 +224,11 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn respond(&mut self, client: ClientId, request: RequestId, body: S::Response) {
-        self.outputs.push_back(Output::Respond { client, request, body });
+        self.outputs.push_back(Output::Respond {
+            client,
+            request,
+            body,
+        });
     }
 
     fn notify(&mut self, notify: Notifications<S::Response>) {
@@ -208,7 +247,15 @@ impl<S: StateMachine> Node<S> {
         if leading {
             for body in self.state.leader_tick(self.now) {
                 // A refused expiry is proposed again at the next tick.
-                let _ = self.raft.propose(self.now, EntryKind::Normal, encode(&Proposal { origin: None, change: None, body }));
+                let _ = self.raft.propose(
+                    self.now,
+                    EntryKind::Normal,
+                    encode(&Proposal {
+                        origin: None,
+                        change: None,
+                        body,
+                    }),
+                );
             }
         }
         self.apply_committed();
@@ -234,7 +281,11 @@ impl<S: StateMachine> Node<S> {
                     let mut notify = Notifications::new();
                     let response = match proposal.change {
                         Some(change) => match self.raft.apply_conf_change(self.now, &change) {
-                            Ok(()) => self.state.apply_conf_change(entry.index, &proposal.body, self.raft.membership()),
+                            Ok(()) => self.state.apply_conf_change(
+                                entry.index,
+                                &proposal.body,
+                                self.raft.membership(),
+                            ),
                             Err(message) => ServiceError::Membership(message).into(),
                         },
                         None => self.state.apply(entry.index, &proposal.body, &mut notify),
@@ -253,7 +304,9 @@ impl<S: StateMachine> Node<S> {
 
     fn collect_read_states(&mut self) {
         while let Some(read) = self.raft.poll_read() {
-            let Some(pending) = self.pending_reads.get_mut(&read.context) else { continue };
+            let Some(pending) = self.pending_reads.get_mut(&read.context) else {
+                continue;
+            };
             match read.result {
                 Ok(index) => pending.index = Some(index),
                 Err(error) => {
@@ -281,14 +334,22 @@ impl<S: StateMachine> Node<S> {
     /// Requests past their deadline fail with "request timed out": they may still take effect.
     fn expire_requests(&mut self) {
         let now = self.now;
-        let expired: Vec<(ClientId, RequestId)> =
-            self.pending_writes.iter().filter(|&(_, &deadline)| deadline <= now).map(|(&key, _)| key).collect();
+        let expired: Vec<(ClientId, RequestId)> = self
+            .pending_writes
+            .iter()
+            .filter(|&(_, &deadline)| deadline <= now)
+            .map(|(&key, _)| key)
+            .collect();
         for (client, request) in expired {
             self.pending_writes.remove(&(client, request));
             self.respond(client, request, ServiceError::Timeout.into());
         }
-        let expired: Vec<u64> =
-            self.pending_reads.iter().filter(|(_, read)| read.deadline <= now).map(|(&context, _)| context).collect();
+        let expired: Vec<u64> = self
+            .pending_reads
+            .iter()
+            .filter(|(_, read)| read.deadline <= now)
+            .map(|(&context, _)| context)
+            .collect();
         for context in expired {
             let read = self.pending_reads.remove(&context).expect("present");
             self.respond(read.client, read.request, ServiceError::Timeout.into());
@@ -296,17 +357,35 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn maybe_snapshot(&mut self) {
-        let since = self.raft.applied_index().saturating_sub(self.raft.snapshot_index());
+        let since = self
+            .raft
+            .applied_index()
+            .saturating_sub(self.raft.snapshot_index());
         if since >= self.config.snapshot_entries.max(1) {
             let data = self.state.snapshot();
-            self.raft.compact(self.now, data, self.config.snapshot_catch_up_entries);
+            self.raft
+                .compact(self.now, data, self.config.snapshot_catch_up_entries);
         }
     }
 
     fn next_deadline(&self) -> Instant {
-        let writes = self.pending_writes.values().min().copied().unwrap_or(Instant::NEVER);
-        let reads = self.pending_reads.values().map(|read| read.deadline).min().unwrap_or(Instant::NEVER);
-        let leader = if self.leading { self.state.next_deadline() } else { Instant::NEVER };
+        let writes = self
+            .pending_writes
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(Instant::NEVER);
+        let reads = self
+            .pending_reads
+            .values()
+            .map(|read| read.deadline)
+            .min()
+            .unwrap_or(Instant::NEVER);
+        let leader = if self.leading {
+            self.state.next_deadline()
+        } else {
+            Instant::NEVER
+        };
         self.raft.next_deadline().min(writes).min(reads).min(leader)
     }
 }
@@ -321,14 +400,21 @@ impl<S: StateMachine> Machine for Node<S> {
         match input {
             Input::Timeout { now } => self.raft.handle_timeout(now),
             Input::Message { now, from, message } => self.raft.handle_message(now, from, message),
-            Input::Request { client, request, body, .. } => self.handle_request(client, request, body),
+            Input::Request {
+                client,
+                request,
+                body,
+                ..
+            } => self.handle_request(client, request, body),
             Input::Persisted { now, through } => self.raft.handle_persisted(now, through),
         }
         self.after_input();
     }
 
     fn poll_output(&mut self) -> Output<Message, S::Response> {
-        self.outputs.pop_front().unwrap_or_else(|| Output::Timeout(self.next_deadline()))
+        self.outputs
+            .pop_front()
+            .unwrap_or_else(|| Output::Timeout(self.next_deadline()))
     }
 }
 

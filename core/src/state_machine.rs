@@ -105,7 +105,12 @@ pub trait StateMachine {
 
     /// Apply a committed membership change (already made to `membership`); returns the answer for
     /// the client that proposed it.
-    fn apply_conf_change(&mut self, index: Index, request: &Self::Request, membership: &Membership) -> Self::Response;
+    fn apply_conf_change(
+        &mut self,
+        index: Index,
+        request: &Self::Request,
+        membership: &Membership,
+    ) -> Self::Response;
 
     /// Serve a read, a local or a leader-only request. `None` means the answer comes later through
     /// notifications (a watch that streams). `leading` is true when this member is the leader.
@@ -133,6 +138,7 @@ pub trait StateMachine {
     /// The whole state, for a Raft snapshot.
     fn snapshot(&self) -> Vec<u8>;
 
-    /// Replace the whole state with a snapshot's.
+    /// Replace the whole state with a snapshot's. An empty snapshot is the initial state (the
+    /// bootstrap snapshot every cluster starts from, which a joining member receives).
     fn restore(&mut self, snapshot: &[u8]);
 }

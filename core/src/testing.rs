@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::{ClientId, Input, Machine, NodeId, Output, RequestId};
 use crate::node::{Node, NodeConfig};
-use crate::raft::{ConfChange, Index, Membership, Message, PersistBatch, PersistedState, Role, Term};
+use crate::raft::{
+    ConfChange, Index, Membership, Message, PersistBatch, PersistedState, Role, Term,
+};
 use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
@@ -57,19 +59,36 @@ impl StateMachine for Journal {
     fn route(&self, request: &JournalRequest) -> Route {
         match request {
             JournalRequest::Append(_) => Route::Propose,
-            JournalRequest::Read { linearizable } => Route::Read { linearizable: *linearizable },
+            JournalRequest::Read { linearizable } => Route::Read {
+                linearizable: *linearizable,
+            },
             JournalRequest::Member(change) => Route::ConfChange(*change),
         }
     }
 
-    fn apply(&mut self, index: Index, request: &JournalRequest, _: &mut Notifications<JournalResponse>) -> JournalResponse {
-        let JournalRequest::Append(value) = request else { panic!("only appends are replicated: {request:?}") };
-        assert!(self.applied.last().is_none_or(|&(last, _)| last < index), "entries are applied in order");
+    fn apply(
+        &mut self,
+        index: Index,
+        request: &JournalRequest,
+        _: &mut Notifications<JournalResponse>,
+    ) -> JournalResponse {
+        let JournalRequest::Append(value) = request else {
+            panic!("only appends are replicated: {request:?}")
+        };
+        assert!(
+            self.applied.last().is_none_or(|&(last, _)| last < index),
+            "entries are applied in order"
+        );
         self.applied.push((index, *value));
         JournalResponse::Appended { index }
     }
 
-    fn apply_conf_change(&mut self, _: Index, _: &JournalRequest, membership: &Membership) -> JournalResponse {
+    fn apply_conf_change(
+        &mut self,
+        _: Index,
+        _: &JournalRequest,
+        membership: &Membership,
+    ) -> JournalResponse {
         JournalResponse::Members(membership.clone())
     }
 
@@ -82,7 +101,9 @@ impl StateMachine for Journal {
         _: bool,
         _: &mut Notifications<JournalResponse>,
     ) -> Option<JournalResponse> {
-        Some(JournalResponse::Values(self.applied.iter().map(|&(_, value)| value).collect()))
+        Some(JournalResponse::Values(
+            self.applied.iter().map(|&(_, value)| value).collect(),
+        ))
     }
 
     fn leader_tick(&mut self, _: Instant) -> Vec<JournalRequest> {
@@ -100,7 +121,11 @@ impl StateMachine for Journal {
     }
 
     fn restore(&mut self, snapshot: &[u8]) {
-        *self = postcard::from_bytes(snapshot).expect("a journal snapshot decodes");
+        *self = if snapshot.is_empty() {
+            Journal::default()
+        } else {
+            postcard::from_bytes(snapshot).expect("a journal snapshot decodes")
+        };
     }
 }
 
@@ -126,7 +151,12 @@ pub struct NetworkFaults {
 
 impl Default for NetworkFaults {
     fn default() -> Self {
-        NetworkFaults { latency_min: Duration::from_millis(1), latency_max: Duration::from_millis(5), loss: 0.0, duplicate: 0.0 }
+        NetworkFaults {
+            latency_min: Duration::from_millis(1),
+            latency_max: Duration::from_millis(5),
+            loss: 0.0,
+            duplicate: 0.0,
+        }
     }
 }
 
@@ -135,9 +165,19 @@ pub type MessageFilter = Box<dyn FnMut(NodeId, NodeId, &Message) -> bool>;
 
 #[derive(Debug)]
 enum Event {
-    Deliver { from: NodeId, to: NodeId, incarnation: u64, message: Message },
-    Persisted { node: NodeId, incarnation: u64 },
-    Wake { node: NodeId },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u64,
+        message: Message,
+    },
+    Persisted {
+        node: NodeId,
+        incarnation: u64,
+    },
+    Wake {
+        node: NodeId,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -175,14 +215,22 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("now", &self.now).field("members", &self.configs.keys()).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("now", &self.now)
+            .field("members", &self.configs.keys())
+            .finish_non_exhaustive()
     }
 }
 
 impl Cluster {
     /// A new cluster of members 1..=size with default configurations.
     pub fn new(size: u64, seed: u64) -> Cluster {
-        Cluster::with_configs((1..=size).map(|id| NodeConfig::new(id, seed.wrapping_mul(1000) + id)).collect(), seed)
+        Cluster::with_configs(
+            (1..=size)
+                .map(|id| NodeConfig::new(id, seed.wrapping_mul(1000) + id))
+                .collect(),
+            seed,
+        )
     }
 
     /// A new cluster whose initial voters are the given members.
@@ -219,7 +267,13 @@ impl Cluster {
     fn add(&mut self, config: NodeConfig, disk: PersistedState) {
         let id = config.raft.id;
         self.configs.insert(id, config);
-        self.disks.insert(id, Disk { durable: disk, in_flight: VecDeque::new() });
+        self.disks.insert(
+            id,
+            Disk {
+                durable: disk,
+                in_flight: VecDeque::new(),
+            },
+        );
         self.incarnations.insert(id, 0);
         self.nodes.insert(id, None);
         self.restart(id);
@@ -240,7 +294,9 @@ impl Cluster {
 
     /// A live member.
     pub fn node(&self, id: NodeId) -> &Node<Journal> {
-        self.nodes[&id].as_ref().unwrap_or_else(|| panic!("member {id} is crashed"))
+        self.nodes[&id]
+            .as_ref()
+            .unwrap_or_else(|| panic!("member {id} is crashed"))
     }
 
     pub fn is_up(&self, id: NodeId) -> bool {
@@ -282,7 +338,11 @@ impl Cluster {
 
     /// Cut `id` off from every other member, both ways.
     pub fn isolate(&mut self, id: NodeId) {
-        let others: Vec<NodeId> = self.ids().into_iter().filter(|&other| other != id).collect();
+        let others: Vec<NodeId> = self
+            .ids()
+            .into_iter()
+            .filter(|&other| other != id)
+            .collect();
         self.partition(&[&[id], &others]);
     }
 
@@ -303,7 +363,11 @@ impl Cluster {
     pub fn crash(&mut self, id: NodeId) {
         self.nodes.insert(id, None);
         *self.incarnations.get_mut(&id).expect("member exists") += 1;
-        self.disks.get_mut(&id).expect("member exists").in_flight.clear();
+        self.disks
+            .get_mut(&id)
+            .expect("member exists")
+            .in_flight
+            .clear();
         self.wake_at.remove(&id);
     }
 
@@ -312,7 +376,10 @@ impl Cluster {
         assert!(self.nodes[&id].is_none(), "member {id} is running");
         let config = self.configs[&id].clone();
         let persisted = self.disks[&id].durable.clone();
-        self.nodes.insert(id, Some(Node::restart(config, Journal::default(), persisted)));
+        self.nodes.insert(
+            id,
+            Some(Node::restart(config, Journal::default(), persisted)),
+        );
         self.input(id, |now| Input::Timeout { now });
     }
 
@@ -328,7 +395,12 @@ impl Cluster {
         let request = self.next_request;
         self.next_request += 1;
         if self.is_up(node) {
-            self.input(node, |now| Input::Request { now, client: 0, request, body });
+            self.input(node, |now| Input::Request {
+                now,
+                client: 0,
+                request,
+                body,
+            });
         }
         request
     }
@@ -345,7 +417,11 @@ impl Cluster {
     /// Ask the leader `id` to hand leadership to `target`.
     pub fn transfer_leadership(&mut self, id: NodeId, target: NodeId) -> Result<(), ServiceError> {
         let now = self.now;
-        let node = self.nodes.get_mut(&id).and_then(Option::as_mut).expect("member is up");
+        let node = self
+            .nodes
+            .get_mut(&id)
+            .and_then(Option::as_mut)
+            .expect("member is up");
         let result = node.transfer_leadership(now, target);
         self.drain(id);
         result
@@ -358,18 +434,31 @@ impl Cluster {
 
     /// The answer to `request`, if it came.
     pub fn reply(&self, request: RequestId) -> Option<&JournalResponse> {
-        self.replies.iter().find(|reply| reply.request == request).map(|reply| &reply.body)
+        self.replies
+            .iter()
+            .find(|reply| reply.request == request)
+            .map(|reply| &reply.body)
     }
 
     // ----- running -----
 
     /// Process the next event; false when nothing is scheduled.
     pub fn step(&mut self) -> bool {
-        let Some(Reverse((at, sequence))) = self.queue.pop() else { return false };
-        let event = self.events.remove(&sequence).expect("scheduled event exists");
+        let Some(Reverse((at, sequence))) = self.queue.pop() else {
+            return false;
+        };
+        let event = self
+            .events
+            .remove(&sequence)
+            .expect("scheduled event exists");
         self.now = self.now.max(at);
         match event {
-            Event::Deliver { from, to, incarnation, message } => {
+            Event::Deliver {
+                from,
+                to,
+                incarnation,
+                message,
+            } => {
                 if self.incarnations[&to] == incarnation && self.is_up(to) {
                     self.delivered += 1;
                     self.input(to, |now| Input::Message { now, from, message });
@@ -407,7 +496,7 @@ impl Cluster {
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Cluster) -> bool) -> bool {
         let end = self.now + limit;
         while !done(self) {
-            if !self.queue.peek().is_some_and(|Reverse((at, _))| *at <= end) {
+            if self.queue.peek().is_none_or(|Reverse((at, _))| *at > end) {
                 self.now = end;
                 return done(self);
             }
@@ -420,10 +509,15 @@ impl Cluster {
     pub fn elect(&mut self) -> NodeId {
         let settled = |c: &Cluster| {
             c.leader().is_some_and(|leader| {
-                c.live().all(|node| node.raft().leader() == Some(leader) || c.cut.contains(&(leader, node.id())))
+                c.live().all(|node| {
+                    node.raft().leader() == Some(leader) || c.cut.contains(&(leader, node.id()))
+                })
             })
         };
-        assert!(self.run_until(Duration::from_secs(30), settled), "no settled leader within 30s");
+        assert!(
+            self.run_until(Duration::from_secs(30), settled),
+            "no settled leader within 30s"
+        );
         self.leader().expect("just checked")
     }
 
@@ -435,7 +529,9 @@ impl Cluster {
 
     fn input(&mut self, id: NodeId, input: impl FnOnce(Instant) -> Input<Message, JournalRequest>) {
         let now = self.now;
-        let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else { return };
+        let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else {
+            return;
+        };
         node.handle(input(now));
         self.drain(id);
     }
@@ -443,15 +539,24 @@ impl Cluster {
     /// Carry out a member's outputs, then check the cluster-wide invariants.
     fn drain(&mut self, id: NodeId) {
         loop {
-            let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else { return };
+            let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else {
+                return;
+            };
             match node.poll_output() {
                 Output::Persist(batch) => self.persist(id, batch),
                 Output::Send { to, message } => self.send(id, to, message),
                 Output::Respond { request, body, .. } => {
-                    self.replies.push(Reply { at: self.now, node: id, request, body });
+                    self.replies.push(Reply {
+                        at: self.now,
+                        node: id,
+                        request,
+                        body,
+                    });
                 }
                 Output::Timeout(at) => {
-                    if at != Instant::NEVER && self.wake_at.get(&id).is_none_or(|&current| at != current) {
+                    if at != Instant::NEVER
+                        && self.wake_at.get(&id).is_none_or(|&current| at != current)
+                    {
                         self.wake_at.insert(id, at);
                         self.schedule(at.max(self.now), Event::Wake { node: id });
                     }
@@ -463,9 +568,19 @@ impl Cluster {
     }
 
     fn persist(&mut self, id: NodeId, batch: PersistBatch) {
-        self.disks.get_mut(&id).expect("member exists").in_flight.push_back(batch);
+        self.disks
+            .get_mut(&id)
+            .expect("member exists")
+            .in_flight
+            .push_back(batch);
         let incarnation = self.incarnations[&id];
-        self.schedule(self.now + self.disk_latency, Event::Persisted { node: id, incarnation });
+        self.schedule(
+            self.now + self.disk_latency,
+            Event::Persisted {
+                node: id,
+                incarnation,
+            },
+        );
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
@@ -480,11 +595,23 @@ impl Cluster {
         if self.chance(self.faults.loss) {
             return;
         }
-        let copies = if self.chance(self.faults.duplicate) { 2 } else { 1 };
+        let copies = if self.chance(self.faults.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let latency = self.latency();
             let incarnation = self.incarnations[&to];
-            self.schedule(self.now + latency, Event::Deliver { from, to, incarnation, message: message.clone() });
+            self.schedule(
+                self.now + latency,
+                Event::Deliver {
+                    from,
+                    to,
+                    incarnation,
+                    message: message.clone(),
+                },
+            );
         }
     }
 
@@ -495,16 +622,26 @@ impl Cluster {
     fn latency(&mut self) -> Duration {
         let min = self.faults.latency_min.as_nanos() as u64;
         let spread = (self.faults.latency_max.as_nanos() as u64).saturating_sub(min);
-        Duration::from_nanos(min + if spread > 0 { self.rng.next_u64() % (spread + 1) } else { 0 })
+        Duration::from_nanos(
+            min + if spread > 0 {
+                self.rng.next_u64() % (spread + 1)
+            } else {
+                0
+            },
+        )
     }
 
     // ----- safety -----
 
     /// Election safety and leader completeness, after every step of member `id`.
     fn check_step_invariants(&mut self, id: NodeId) {
-        let Some(node) = self.nodes.get(&id).and_then(Option::as_ref) else { return };
+        let Some(node) = self.nodes.get(&id).and_then(Option::as_ref) else {
+            return;
+        };
         let raft = node.raft();
-        for index in self.committed.last_key_value().map_or(1, |(&i, _)| i + 1)..=raft.commit_index() {
+        for index in
+            self.committed.last_key_value().map_or(1, |(&i, _)| i + 1)..=raft.commit_index()
+        {
             if let Some(term) = raft.entry_term(index) {
                 self.committed.insert(index, term);
             }
@@ -513,7 +650,12 @@ impl Cluster {
             return;
         }
         if let Some(&other) = self.leaders.get(&raft.term()) {
-            assert_eq!(other, id, "election safety: two leaders in term {}", raft.term());
+            assert_eq!(
+                other,
+                id,
+                "election safety: two leaders in term {}",
+                raft.term()
+            );
             return;
         }
         self.leaders.insert(raft.term(), id);
@@ -536,9 +678,20 @@ impl Cluster {
                 let (a, b) = (a.raft(), b.raft());
                 let first = a.status().first_index.max(b.status().first_index);
                 let last = a.last_index().min(b.last_index());
-                let Some(matching) = (first..=last).rev().find(|&i| a.entry_term(i) == b.entry_term(i)) else { continue };
+                let Some(matching) = (first..=last)
+                    .rev()
+                    .find(|&i| a.entry_term(i) == b.entry_term(i))
+                else {
+                    continue;
+                };
                 for index in first..=matching {
-                    assert_eq!(a.entry(index), b.entry(index), "log matching: members {} and {} differ at {index}", a.id(), b.id());
+                    assert_eq!(
+                        a.entry(index),
+                        b.entry(index),
+                        "log matching: members {} and {} differ at {index}",
+                        a.id(),
+                        b.id()
+                    );
                 }
             }
         }
@@ -550,7 +703,12 @@ impl Cluster {
         for node in self.live() {
             for &(index, value) in &node.state().applied {
                 let (first, first_value) = *applied.entry(index).or_insert((node.id(), value));
-                assert_eq!(first_value, value, "state machine safety: {first} and {} applied different values at {index}", node.id());
+                assert_eq!(
+                    first_value,
+                    value,
+                    "state machine safety: {first} and {} applied different values at {index}",
+                    node.id()
+                );
             }
         }
     }
@@ -558,7 +716,9 @@ impl Cluster {
     /// Every value acknowledged to a client is applied on every member that has applied its index.
     pub fn check_acknowledged_writes(&self) {
         for reply in &self.replies {
-            let JournalResponse::Appended { index } = reply.body else { continue };
+            let JournalResponse::Appended { index } = reply.body else {
+                continue;
+            };
             for node in self.live() {
                 if node.raft().applied_index() >= index && node.raft().snapshot_index() < index {
                     assert!(

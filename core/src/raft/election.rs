@@ -18,8 +18,11 @@ impl Raft {
                 }
                 match message.body {
                     // A pre-vote is for a term nobody has started: it changes nothing here.
-                    MessageBody::PreVote { .. } | MessageBody::PreVoteResponse { granted: true } => {}
-                    MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
+                    MessageBody::PreVote { .. }
+                    | MessageBody::PreVoteResponse { granted: true } => {}
+                    MessageBody::Append { .. }
+                    | MessageBody::Heartbeat { .. }
+                    | MessageBody::InstallSnapshot { .. } => {
                         self.become_follower(message.term, Some(from));
                     }
                     _ => self.become_follower(message.term, None),
@@ -32,11 +35,20 @@ impl Raft {
             Ordering::Equal => {}
         }
         match message.body {
-            MessageBody::PreVote { last_index, last_term } => self.handle_vote_request(from, message.term, true, last_index, last_term),
-            MessageBody::Vote { last_index, last_term, .. } => self.handle_vote_request(from, message.term, false, last_index, last_term),
+            MessageBody::PreVote {
+                last_index,
+                last_term,
+            } => self.handle_vote_request(from, message.term, true, last_index, last_term),
+            MessageBody::Vote {
+                last_index,
+                last_term,
+                ..
+            } => self.handle_vote_request(from, message.term, false, last_index, last_term),
             body => match self.role {
                 Role::Leader => self.step_leader(from, body),
-                Role::Candidate | Role::PreCandidate => self.step_candidate(from, message.term, body),
+                Role::Candidate | Role::PreCandidate => {
+                    self.step_candidate(from, message.term, body)
+                }
                 Role::Follower => self.step_follower(from, body),
             },
         }
@@ -59,7 +71,9 @@ impl Raft {
             return false;
         }
         self.role == Role::Leader
-            || self.leader_contact.is_some_and(|contact| self.now < contact + self.config.election_timeout)
+            || self
+                .leader_contact
+                .is_some_and(|contact| self.now < contact + self.config.election_timeout)
     }
 
     /// A message from an older term. A stale leader is told the current term so that it steps
@@ -72,14 +86,23 @@ impl Raft {
             {
                 self.send(from, MessageBody::HeartbeatResponse { read_context: 0 });
             }
-            MessageBody::PreVote { .. } => self.send(from, MessageBody::PreVoteResponse { granted: false }),
+            MessageBody::PreVote { .. } => {
+                self.send(from, MessageBody::PreVoteResponse { granted: false })
+            }
             _ => {}
         }
     }
 
     /// Raft §5.2 and §5.4.1: grant at most one vote per term, only to a candidate whose log is at
     /// least as up to date. A real vote is durable before the grant is sent.
-    fn handle_vote_request(&mut self, from: NodeId, term: Term, pre_vote: bool, last_index: u64, last_term: Term) {
+    fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        pre_vote: bool,
+        last_index: u64,
+        last_term: Term,
+    ) {
         let can_vote = self.voted_for == Some(from)
             || (self.voted_for.is_none() && self.leader.is_none())
             || (pre_vote && term > self.term);
@@ -87,7 +110,13 @@ impl Raft {
         match (pre_vote, granted) {
             (true, true) => {
                 // Answer in the candidate's future term, so its tally accepts it.
-                self.messages_out.push_back((from, Message { term, body: MessageBody::PreVoteResponse { granted } }));
+                self.messages_out.push_back((
+                    from,
+                    Message {
+                        term,
+                        body: MessageBody::PreVoteResponse { granted },
+                    },
+                ));
             }
             (true, false) => self.send(from, MessageBody::PreVoteResponse { granted }),
             (false, true) => {
@@ -109,7 +138,10 @@ impl Raft {
             return;
         }
         self.become_pre_candidate();
-        let body = MessageBody::PreVote { last_index: self.log.last_index(), last_term: self.log.last_term() };
+        let body = MessageBody::PreVote {
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
         // Pre-votes are asked for the next term without moving to it.
         self.broadcast_to_voters(self.term + 1, body);
         self.record_vote(self.id(), true);
@@ -118,16 +150,32 @@ impl Raft {
     /// Move to the next term and ask for votes. `transfer` marks an election the leader asked for.
     fn start_election(&mut self, transfer: bool) {
         self.become_candidate();
-        let body = MessageBody::Vote { last_index: self.log.last_index(), last_term: self.log.last_term(), transfer };
+        let body = MessageBody::Vote {
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+            transfer,
+        };
         self.broadcast_to_voters(self.term, body);
         // The candidate's own vote counts once it is durable, like any other.
         self.send_after_persist(self.id(), MessageBody::VoteResponse { granted: true });
     }
 
     fn broadcast_to_voters(&mut self, term: Term, body: MessageBody) {
-        let peers: Vec<NodeId> = self.membership.voters.iter().copied().filter(|&id| id != self.id()).collect();
+        let peers: Vec<NodeId> = self
+            .membership
+            .voters
+            .iter()
+            .copied()
+            .filter(|&id| id != self.id())
+            .collect();
         for peer in peers {
-            self.messages_out.push_back((peer, Message { term, body: body.clone() }));
+            self.messages_out.push_back((
+                peer,
+                Message {
+                    term,
+                    body: body.clone(),
+                },
+            ));
         }
     }
 
@@ -171,11 +219,20 @@ impl Raft {
         }
         let abandoned = self.read_only.abandon();
         let waiting = std::mem::take(&mut self.reads_awaiting_commit);
-        let pending = abandoned.iter().map(|read| (read.origin, read.context)).chain(waiting);
-        let own: Vec<u64> = pending.filter(|(origin, _)| *origin == self.config.id).map(|(_, context)| context).collect();
+        let pending = abandoned
+            .iter()
+            .map(|read| (read.origin, read.context))
+            .chain(waiting);
+        let own: Vec<u64> = pending
+            .filter(|(origin, _)| *origin == self.config.id)
+            .map(|(_, context)| context)
+            .collect();
         // Reads forwarded by followers are simply dropped: their members time them out.
         for context in own {
-            self.reads_out.push_back(ReadState { context, result: Err(ServiceError::LeaderChanged) });
+            self.reads_out.push_back(ReadState {
+                context,
+                result: Err(ServiceError::LeaderChanged),
+            });
         }
         self.progress.clear();
         self.transfer = None;
@@ -185,16 +242,24 @@ impl Raft {
 
     pub(super) fn step_candidate(&mut self, from: NodeId, term: Term, body: MessageBody) {
         match body {
-            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
+            MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
                 // Someone won this term: follow it.
                 self.become_follower(self.term, Some(from));
                 self.step_follower(from, body);
             }
-            MessageBody::PreVoteResponse { granted } if self.role == Role::PreCandidate && term == self.term + 1 => {
+            MessageBody::PreVoteResponse { granted }
+                if self.role == Role::PreCandidate && term == self.term + 1 =>
+            {
                 self.record_vote(from, granted);
             }
-            MessageBody::PreVoteResponse { granted: false } if self.role == Role::PreCandidate => self.record_vote(from, false),
-            MessageBody::VoteResponse { granted } if self.role == Role::Candidate => self.record_vote(from, granted),
+            MessageBody::PreVoteResponse { granted: false } if self.role == Role::PreCandidate => {
+                self.record_vote(from, false)
+            }
+            MessageBody::VoteResponse { granted } if self.role == Role::Candidate => {
+                self.record_vote(from, granted)
+            }
             _ => {}
         }
     }
@@ -220,16 +285,27 @@ impl Raft {
     }
 
     fn become_leader(&mut self) {
-        assert_eq!(self.role, Role::Candidate, "only a candidate becomes leader");
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
         self.role = Role::Leader;
         self.leader = Some(self.id());
         let next = self.log.last_index() + 1;
         let inflight_max = self.config.inflight_max;
-        self.progress = self.membership.members().map(|id| (id, Progress::new(next, inflight_max))).collect();
+        self.progress = self
+            .membership
+            .members()
+            .map(|id| (id, Progress::new(next, inflight_max)))
+            .collect();
         for (&id, progress) in self.progress.iter_mut() {
             progress.recent_active = id == self.config.id;
         }
-        let own = self.progress.get_mut(&self.config.id).expect("a leader is a voter");
+        let own = self
+            .progress
+            .get_mut(&self.config.id)
+            .expect("a leader is a voter");
         own.acknowledged(self.log.stable());
         own.become_replicate();
         self.uncommitted_bytes = 0;

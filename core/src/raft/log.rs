@@ -29,9 +29,16 @@ impl RaftLog {
     /// A log that starts from `snapshot` (the bootstrap snapshot, or the persisted one) followed by
     /// `entries`, all durable.
     pub fn restore(snapshot: Snapshot, entries: Vec<Entry>, commit: Index) -> RaftLog {
-        let entries: Vec<Entry> = entries.into_iter().filter(|e| e.index > snapshot.index).collect();
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.index > snapshot.index)
+            .collect();
         for (offset, entry) in entries.iter().enumerate() {
-            assert_eq!(entry.index, snapshot.index + 1 + offset as u64, "persisted entries are not contiguous");
+            assert_eq!(
+                entry.index,
+                snapshot.index + 1 + offset as u64,
+                "persisted entries are not contiguous"
+            );
         }
         let last = snapshot.index + entries.len() as u64;
         RaftLog {
@@ -105,7 +112,11 @@ impl RaftLog {
 
     /// Entries from `from` on, stopping before `bytes_max` is exceeded (at least one entry).
     pub fn entries_from(&self, from: Index, bytes_max: u64) -> Vec<Entry> {
-        assert!(from > self.prev_index, "entries before {} are compacted", self.first_index());
+        assert!(
+            from > self.prev_index,
+            "entries before {} are compacted",
+            self.first_index()
+        );
         let start = (from - self.prev_index - 1) as usize;
         let mut bytes = 0;
         let mut batch = Vec::new();
@@ -138,7 +149,11 @@ impl RaftLog {
     /// Append entries that follow the last one (the leader's own proposals).
     pub fn append(&mut self, entries: &[Entry]) {
         for entry in entries {
-            assert_eq!(entry.index, self.last_index() + 1, "appended entries must follow the log");
+            assert_eq!(
+                entry.index,
+                self.last_index() + 1,
+                "appended entries must follow the log"
+            );
             assert!(entry.term >= self.last_term(), "log terms never decrease");
             self.entries.push(entry.clone());
         }
@@ -153,14 +168,20 @@ impl RaftLog {
         };
         let new = &entries[conflict..];
         let from = new[0].index;
-        assert!(from > self.commit, "a committed entry at {from} conflicts with the leader's log");
+        assert!(
+            from > self.commit,
+            "a committed entry at {from} conflicts with the leader's log"
+        );
         self.truncate_from(from);
         self.append(new);
         new.to_vec()
     }
 
     fn truncate_from(&mut self, from: Index) {
-        assert!(from > self.prev_index, "cannot truncate into the compacted prefix");
+        assert!(
+            from > self.prev_index,
+            "cannot truncate into the compacted prefix"
+        );
         self.entries.truncate((from - self.prev_index - 1) as usize);
         self.stable = self.stable.min(from - 1);
     }
@@ -169,7 +190,11 @@ impl RaftLog {
         if index <= self.commit {
             return false;
         }
-        assert!(index <= self.last_index(), "commit {index} beyond the last index {}", self.last_index());
+        assert!(
+            index <= self.last_index(),
+            "commit {index} beyond the last index {}",
+            self.last_index()
+        );
         self.commit = index;
         true
     }
@@ -187,11 +212,26 @@ impl RaftLog {
     /// Take a local snapshot at `index` (applied) and drop entries before it, keeping the last
     /// `keep_entries` of them for followers that are slightly behind.
     pub fn compact(&mut self, snapshot: Snapshot, keep_entries: u64) {
-        assert!(snapshot.index <= self.applied, "snapshot beyond the applied index");
-        assert!(snapshot.index > self.snapshot.index, "snapshot does not advance");
-        assert_eq!(self.term(snapshot.index), Some(snapshot.term), "snapshot term differs from the log");
-        let new_prev = snapshot.index.saturating_sub(keep_entries).max(self.prev_index);
-        let prev_term = self.term(new_prev).expect("compaction point within the log");
+        assert!(
+            snapshot.index <= self.applied,
+            "snapshot beyond the applied index"
+        );
+        assert!(
+            snapshot.index > self.snapshot.index,
+            "snapshot does not advance"
+        );
+        assert_eq!(
+            self.term(snapshot.index),
+            Some(snapshot.term),
+            "snapshot term differs from the log"
+        );
+        let new_prev = snapshot
+            .index
+            .saturating_sub(keep_entries)
+            .max(self.prev_index);
+        let prev_term = self
+            .term(new_prev)
+            .expect("compaction point within the log");
         self.entries.drain(..(new_prev - self.prev_index) as usize);
         self.prev_index = new_prev;
         self.prev_term = prev_term;
@@ -202,9 +242,13 @@ impl RaftLog {
     /// snapshot's last entry; otherwise the whole log is replaced. The snapshot is applied to the
     /// state machine once durable.
     pub fn install(&mut self, snapshot: Snapshot) {
-        assert!(snapshot.index > self.commit, "installing a snapshot at or below the commit index");
+        assert!(
+            snapshot.index > self.commit,
+            "installing a snapshot at or below the commit index"
+        );
         if self.matches(snapshot.index, snapshot.term) {
-            self.entries.drain(..(snapshot.index - self.prev_index) as usize);
+            self.entries
+                .drain(..(snapshot.index - self.prev_index) as usize);
         } else {
             self.entries.clear();
         }
@@ -232,19 +276,33 @@ impl RaftLog {
         if self.snapshot_to_apply || self.applied >= self.commit.min(self.stable) {
             return None;
         }
-        let entry = self.entry(self.applied + 1).expect("applied entries are in the log").clone();
+        let entry = self
+            .entry(self.applied + 1)
+            .expect("applied entries are in the log")
+            .clone();
         self.applied += 1;
         Some(entry)
     }
 
     /// Debug-build checks of the log's own invariants.
     pub fn check_invariants(&self) {
-        debug_assert!(self.applied <= self.commit, "applied {} > commit {}", self.applied, self.commit);
+        debug_assert!(
+            self.applied <= self.commit,
+            "applied {} > commit {}",
+            self.applied,
+            self.commit
+        );
         debug_assert!(self.commit <= self.last_index(), "commit beyond the log");
-        debug_assert!(self.snapshot_to_apply || self.applied <= self.stable.max(self.snapshot.index));
+        debug_assert!(
+            self.snapshot_to_apply || self.applied <= self.stable.max(self.snapshot.index)
+        );
         let mut term = self.prev_term;
         for (offset, entry) in self.entries.iter().enumerate() {
-            debug_assert_eq!(entry.index, self.prev_index + 1 + offset as u64, "log indexes are contiguous");
+            debug_assert_eq!(
+                entry.index,
+                self.prev_index + 1 + offset as u64,
+                "log indexes are contiguous"
+            );
             debug_assert!(entry.term >= term, "log terms never decrease");
             term = entry.term;
         }

@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, VecDeque};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-pub use self::progress::ProgressState;
 use self::log::RaftLog;
 use self::progress::Progress;
+pub use self::progress::ProgressState;
 use self::read_only::ReadOnly;
 pub use self::types::*;
 use crate::io::{NodeId, PersistToken};
@@ -75,7 +75,9 @@ impl RaftConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     Follower,
     PreCandidate,
@@ -326,11 +328,19 @@ impl Raft {
     /// Every persist batch through `through` is durable.
     pub fn handle_persisted(&mut self, now: Instant, through: PersistToken) {
         self.advance_time(now);
-        while self.unpersisted.front().is_some_and(|(token, _)| *token <= through) {
+        while self
+            .unpersisted
+            .front()
+            .is_some_and(|(token, _)| *token <= through)
+        {
             let (_, last) = self.unpersisted.pop_front().expect("front exists");
             self.log.stable_to(last);
         }
-        while self.after_persist.front().is_some_and(|(token, _, _)| *token <= through) {
+        while self
+            .after_persist
+            .front()
+            .is_some_and(|(token, _, _)| *token <= through)
+        {
             let (_, to, message) = self.after_persist.pop_front().expect("front exists");
             self.deliver(to, message);
         }
@@ -348,12 +358,22 @@ impl Raft {
 
     /// Propose an entry. The leader appends it; a follower forwards it to the leader it knows.
     /// An error means it was certainly not appended.
-    pub fn propose(&mut self, now: Instant, kind: EntryKind, data: Vec<u8>) -> Result<(), ServiceError> {
+    pub fn propose(
+        &mut self,
+        now: Instant,
+        kind: EntryKind,
+        data: Vec<u8>,
+    ) -> Result<(), ServiceError> {
         self.advance_time(now);
         let result = match (self.role, self.leader) {
             (Role::Leader, _) => self.append_proposals(vec![(kind, data)]),
             (Role::Follower, Some(leader)) => {
-                self.send(leader, MessageBody::Propose { entries: vec![(kind, data)] });
+                self.send(
+                    leader,
+                    MessageBody::Propose {
+                        entries: vec![(kind, data)],
+                    },
+                );
                 Ok(())
             }
             _ => Err(ServiceError::NoLeader),
@@ -382,12 +402,18 @@ impl Raft {
     }
 
     /// Hand leadership to `target` (etcd's MoveLeader): catch it up, then tell it to campaign.
-    pub fn transfer_leadership(&mut self, now: Instant, target: NodeId) -> Result<(), ServiceError> {
+    pub fn transfer_leadership(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+    ) -> Result<(), ServiceError> {
         self.advance_time(now);
         let result = if self.role != Role::Leader {
             Err(ServiceError::NotLeader)
         } else if !self.membership.voters.contains(&target) {
-            Err(ServiceError::Membership("etcdserver: member not found".into()))
+            Err(ServiceError::Membership(
+                "etcdserver: member not found".into(),
+            ))
         } else {
             if target != self.id() {
                 self.start_transfer(target);
@@ -426,8 +452,16 @@ impl Raft {
     pub fn compact(&mut self, now: Instant, data: Vec<u8>, keep_entries: u64) {
         self.advance_time(now);
         let index = self.log.applied();
-        let term = self.log.term(index).expect("the applied entry is in the log");
-        let snapshot = Snapshot { index, term, membership: self.membership.clone(), data };
+        let term = self
+            .log
+            .term(index)
+            .expect("the applied entry is in the log");
+        let snapshot = Snapshot {
+            index,
+            term,
+            membership: self.membership.clone(),
+            data,
+        };
         self.log.compact(snapshot.clone(), keep_entries);
         self.batch.snapshot = Some(snapshot);
         self.end_of_input();
@@ -452,7 +486,9 @@ impl Raft {
         match self.role {
             Role::Leader => {
                 let transfer = self.transfer.map_or(Instant::NEVER, |t| t.deadline);
-                self.heartbeat_deadline.min(self.check_quorum_deadline).min(transfer)
+                self.heartbeat_deadline
+                    .min(self.check_quorum_deadline)
+                    .min(transfer)
             }
             _ => self.election_deadline,
         }
@@ -478,12 +514,24 @@ impl Raft {
     }
 
     fn send(&mut self, to: NodeId, body: MessageBody) {
-        self.messages_out.push_back((to, Message { term: self.term, body }));
+        self.messages_out.push_back((
+            to,
+            Message {
+                term: self.term,
+                body,
+            },
+        ));
     }
 
     /// Send `body` once everything written during this input is durable.
     fn send_after_persist(&mut self, to: NodeId, body: MessageBody) {
-        self.held.push((to, Message { term: self.term, body }));
+        self.held.push((
+            to,
+            Message {
+                term: self.term,
+                body,
+            },
+        ));
     }
 
     /// Send a released message, or step it here if it is addressed to this member.
@@ -496,13 +544,19 @@ impl Raft {
     }
 
     fn hard_state(&self) -> HardState {
-        HardState { term: self.term, voted_for: self.voted_for, commit: self.log.commit() }
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit: self.log.commit(),
+        }
     }
 
     /// Queue entries for persistence. Entries at or after `entries[0].index` that were queued or
     /// written earlier are replaced, so earlier batches can no longer make them durable.
     fn persist_entries(&mut self, entries: Vec<Entry>) {
-        let Some(first) = entries.first().map(|e| e.index) else { return };
+        let Some(first) = entries.first().map(|e| e.index) else {
+            return;
+        };
         for (_, last) in self.unpersisted.iter_mut() {
             *last = (*last).min(first - 1);
         }
@@ -540,10 +594,13 @@ impl Raft {
             }
             match self.unpersisted.back() {
                 Some(&(token, _)) => {
-                    self.after_persist.extend(held.into_iter().map(|(to, message)| (token, to, message)));
+                    self.after_persist
+                        .extend(held.into_iter().map(|(to, message)| (token, to, message)));
                     break;
                 }
-                None => held.into_iter().for_each(|(to, message)| self.deliver(to, message)),
+                None => held
+                    .into_iter()
+                    .for_each(|(to, message)| self.deliver(to, message)),
             }
         }
         self.check_invariants();
@@ -554,14 +611,31 @@ impl Raft {
         if !cfg!(debug_assertions) {
             return;
         }
-        debug_assert!(self.log.commit() >= self.commit_seen, "the commit index decreased");
+        debug_assert!(
+            self.log.commit() >= self.commit_seen,
+            "the commit index decreased"
+        );
         self.commit_seen = self.log.commit();
         self.log.check_invariants();
-        debug_assert!(self.log.last_term() <= self.term, "a log entry's term exceeds the current term");
-        debug_assert_eq!(self.role == Role::Leader, self.leader == Some(self.id()), "a leader knows it leads");
+        debug_assert!(
+            self.log.last_term() <= self.term,
+            "a log entry's term exceeds the current term"
+        );
+        debug_assert_eq!(
+            self.role == Role::Leader,
+            self.leader == Some(self.id()),
+            "a leader knows it leads"
+        );
         if self.role == Role::Leader {
-            debug_assert_eq!(self.voted_for, Some(self.id()), "a leader voted for itself in its term");
+            debug_assert_eq!(
+                self.voted_for,
+                Some(self.id()),
+                "a leader voted for itself in its term"
+            );
         }
-        debug_assert!(self.persisted_hard_state.term == self.term && self.persisted_hard_state.voted_for == self.voted_for);
+        debug_assert!(
+            self.persisted_hard_state.term == self.term
+                && self.persisted_hard_state.voted_for == self.voted_for
+        );
     }
 }

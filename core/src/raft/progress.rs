@@ -67,7 +67,10 @@ impl Progress {
     }
 
     pub fn become_snapshot(&mut self, index: Index, now: Instant) {
-        self.state = ProgressState::Snapshot { index, sent_at: now };
+        self.state = ProgressState::Snapshot {
+            index,
+            sent_at: now,
+        };
         self.inflights.clear();
     }
 
@@ -86,7 +89,10 @@ impl Progress {
             ProgressState::Replicate if entry_count > 0 => {
                 self.next_index = last + 1;
                 self.inflights.push_back(last);
-                assert!(self.inflights.len() <= self.inflight_max, "inflight_max exceeded");
+                assert!(
+                    self.inflights.len() <= self.inflight_max,
+                    "inflight_max exceeded"
+                );
             }
             ProgressState::Probe => self.probe_sent = true,
             _ => {}

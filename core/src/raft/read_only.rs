@@ -39,7 +39,13 @@ impl ReadOnly {
     pub fn add(&mut self, leader: NodeId, origin: NodeId, context: u64, index: Index) {
         self.round += 1;
         let acks = BTreeSet::from([leader]);
-        self.queue.push_back(PendingRead { origin, context, index, round: self.round, acks });
+        self.queue.push_back(PendingRead {
+            origin,
+            context,
+            index,
+            round: self.round,
+            acks,
+        });
     }
 
     /// `from` acknowledged a heartbeat of `round`.
@@ -52,7 +58,11 @@ impl ReadOnly {
     /// Remove and return the reads a quorum of voters has confirmed, oldest first.
     pub fn take_confirmed(&mut self, membership: &Membership) -> Vec<PendingRead> {
         let confirmed = |read: &PendingRead| {
-            read.acks.iter().filter(|id| membership.voters.contains(id)).count() >= membership.quorum()
+            read.acks
+                .iter()
+                .filter(|id| membership.voters.contains(id))
+                .count()
+                >= membership.quorum()
         };
         // Reads are confirmed in order: acknowledgements of a round confirm all earlier rounds.
         let count = self.queue.iter().take_while(|read| confirmed(read)).count();

@@ -14,14 +14,22 @@ impl Raft {
         }
         match body {
             MessageBody::AppendResponse(result) => self.handle_append_response(from, result),
-            MessageBody::HeartbeatResponse { read_context } => self.handle_heartbeat_response(from, read_context),
+            MessageBody::HeartbeatResponse { read_context } => {
+                self.handle_heartbeat_response(from, read_context)
+            }
             MessageBody::Propose { entries } => {
                 // A forwarded proposal that cannot be appended is dropped; its client times out.
                 let _ = self.append_proposals(entries);
             }
             MessageBody::ReadIndex { context } => self.leader_read(from, context),
-            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
-                panic!("election safety violated: two leaders in term {} ({} and {from})", self.term, self.id());
+            MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
+                panic!(
+                    "election safety violated: two leaders in term {} ({} and {from})",
+                    self.term,
+                    self.id()
+                );
             }
             _ => {}
         }
@@ -29,11 +37,19 @@ impl Raft {
 
     pub(super) fn step_follower(&mut self, from: NodeId, body: MessageBody) {
         match body {
-            MessageBody::Append { prev_index, prev_term, entries, commit } => {
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
                 self.heard_from_leader(from);
                 self.handle_append(from, prev_index, prev_term, entries, commit);
             }
-            MessageBody::Heartbeat { commit, read_context } => {
+            MessageBody::Heartbeat {
+                commit,
+                read_context,
+            } => {
                 self.heard_from_leader(from);
                 self.log.commit_to(commit.min(self.log.last_index()));
                 self.send(from, MessageBody::HeartbeatResponse { read_context });
@@ -48,7 +64,10 @@ impl Raft {
                 }
             }
             MessageBody::ReadIndexResponse { context, index } => {
-                self.reads_out.push_back(ReadState { context, result: Ok(index) });
+                self.reads_out.push_back(ReadState {
+                    context,
+                    result: Ok(index),
+                });
             }
             MessageBody::TimeoutNow => self.campaign(true),
             _ => {}
@@ -69,22 +88,36 @@ impl Raft {
 
     /// Append client proposals, unless a bound or a pending transfer or membership change refuses
     /// them. An error means nothing was appended.
-    pub(super) fn append_proposals(&mut self, proposals: Vec<(EntryKind, Vec<u8>)>) -> Result<(), ServiceError> {
+    pub(super) fn append_proposals(
+        &mut self,
+        proposals: Vec<(EntryKind, Vec<u8>)>,
+    ) -> Result<(), ServiceError> {
         if self.transfer.is_some() {
             return Err(ServiceError::ProposalDropped);
         }
-        let bytes: u64 = proposals.iter().map(|(_, data)| data.len() as u64 + 24).sum();
+        let bytes: u64 = proposals
+            .iter()
+            .map(|(_, data)| data.len() as u64 + 24)
+            .sum();
         // A single proposal larger than the bound is let through when nothing else is pending, or
         // it could never commit.
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + bytes > self.config.uncommitted_bytes_max {
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes + bytes > self.config.uncommitted_bytes_max
+        {
             return Err(ServiceError::TooManyRequests);
         }
-        let conf_changes = proposals.iter().filter(|(kind, _)| *kind == EntryKind::ConfChange).count();
+        let conf_changes = proposals
+            .iter()
+            .filter(|(kind, _)| *kind == EntryKind::ConfChange)
+            .count();
         if conf_changes > 0 {
             if conf_changes > 1 || self.pending_conf_index > self.log.applied() {
                 return Err(ServiceError::ProposalDropped);
             }
-            let position = proposals.iter().position(|(kind, _)| *kind == EntryKind::ConfChange).expect("counted");
+            let position = proposals
+                .iter()
+                .position(|(kind, _)| *kind == EntryKind::ConfChange)
+                .expect("counted");
             self.pending_conf_index = self.log.last_index() + 1 + position as u64;
         }
         self.uncommitted_bytes += bytes;
@@ -97,18 +130,30 @@ impl Raft {
         let entries: Vec<Entry> = proposals
             .into_iter()
             .enumerate()
-            .map(|(offset, (kind, data))| Entry { term: self.term, index: first + offset as u64, kind, data })
+            .map(|(offset, (kind, data))| Entry {
+                term: self.term,
+                index: first + offset as u64,
+                kind,
+                data,
+            })
             .collect();
         self.log.append(&entries);
         self.persist_entries(entries);
         // The leader counts its own log toward a quorum only once it is durable (Raft §10.2.1).
         let match_index = self.log.last_index();
-        self.send_after_persist(self.id(), MessageBody::AppendResponse(AppendResult::Accepted { match_index }));
+        self.send_after_persist(
+            self.id(),
+            MessageBody::AppendResponse(AppendResult::Accepted { match_index }),
+        );
         self.broadcast_append();
     }
 
     fn followers(&self) -> Vec<NodeId> {
-        self.progress.keys().copied().filter(|&id| id != self.id()).collect()
+        self.progress
+            .keys()
+            .copied()
+            .filter(|&id| id != self.id())
+            .collect()
     }
 
     fn broadcast_append(&mut self) {
@@ -121,7 +166,13 @@ impl Raft {
         let read_context = self.read_only.round();
         for id in self.followers() {
             let commit = self.progress[&id].match_index.min(self.log.commit());
-            self.send(id, MessageBody::Heartbeat { commit, read_context });
+            self.send(
+                id,
+                MessageBody::Heartbeat {
+                    commit,
+                    read_context,
+                },
+            );
         }
     }
 
@@ -133,12 +184,17 @@ impl Raft {
             return;
         }
         let prev_index = progress.next_index - 1;
-        let Some(prev_term) = self.log.term(prev_index).filter(|_| prev_index + 1 >= self.log.first_index()) else {
+        let Some(prev_term) = self
+            .log
+            .term(prev_index)
+            .filter(|_| prev_index + 1 >= self.log.first_index())
+        else {
             self.send_snapshot(to);
             return;
         };
         let entries = if prev_index < self.log.last_index() {
-            self.log.entries_from(prev_index + 1, self.config.batch_bytes_max)
+            self.log
+                .entries_from(prev_index + 1, self.config.batch_bytes_max)
         } else {
             Vec::new()
         };
@@ -148,8 +204,19 @@ impl Raft {
         let last = prev_index + entries.len() as u64;
         let count = entries.len();
         let commit = self.log.commit();
-        self.send(to, MessageBody::Append { prev_index, prev_term, entries, commit });
-        self.progress.get_mut(&to).expect("progress exists").sent(last, count);
+        self.send(
+            to,
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            },
+        );
+        self.progress
+            .get_mut(&to)
+            .expect("progress exists")
+            .sent(last, count);
     }
 
     /// Stream entries to a follower in Replicate state until caught up or its window is full.
@@ -177,14 +244,20 @@ impl Raft {
         let index = snapshot.index;
         self.send(to, MessageBody::InstallSnapshot { snapshot });
         let now = self.now;
-        self.progress.get_mut(&to).expect("progress exists").become_snapshot(index, now);
+        self.progress
+            .get_mut(&to)
+            .expect("progress exists")
+            .become_snapshot(index, now);
     }
 
     fn handle_append_response(&mut self, from: NodeId, result: AppendResult) {
-        let Some(progress) = self.progress.get_mut(&from) else { return };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return;
+        };
         match result {
             AppendResult::Accepted { match_index } => {
-                if !progress.acknowledged(match_index) && progress.state == ProgressState::Replicate {
+                if !progress.acknowledged(match_index) && progress.state == ProgressState::Replicate
+                {
                     self.send_pending(from);
                     return;
                 }
@@ -203,9 +276,16 @@ impl Raft {
                 }
                 self.maybe_finish_transfer(from);
             }
-            AppendResult::Rejected { rejected_index, hint_index, hint_term } => {
-                let probe_from =
-                    if hint_term > 0 { self.log.find_conflict_by_term(hint_index, hint_term).0 } else { hint_index };
+            AppendResult::Rejected {
+                rejected_index,
+                hint_index,
+                hint_term,
+            } => {
+                let probe_from = if hint_term > 0 {
+                    self.log.find_conflict_by_term(hint_index, hint_term).0
+                } else {
+                    hint_index
+                };
                 let progress = self.progress.get_mut(&from).expect("checked above");
                 if progress.rejected(rejected_index, probe_from) {
                     self.send_append(from, true);
@@ -217,7 +297,9 @@ impl Raft {
     fn handle_heartbeat_response(&mut self, from: NodeId, read_context: u64) {
         let now = self.now;
         let election_timeout = self.config.election_timeout;
-        let Some(progress) = self.progress.get_mut(&from) else { return };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            return;
+        };
         progress.probe_sent = false;
         if let ProgressState::Snapshot { sent_at, .. } = progress.state
             && now >= sent_at + election_timeout
@@ -235,8 +317,12 @@ impl Raft {
     /// Raft §5.4.2: commit the highest index a quorum of voters holds, but only if its entry is
     /// of the current term; earlier entries are committed indirectly with it (Figure 8).
     fn maybe_commit(&mut self) -> bool {
-        let mut matched: Vec<Index> =
-            self.membership.voters.iter().map(|id| self.progress.get(id).map_or(0, |p| p.match_index)).collect();
+        let mut matched: Vec<Index> = self
+            .membership
+            .voters
+            .iter()
+            .map(|id| self.progress.get(id).map_or(0, |p| p.match_index))
+            .collect();
         if matched.is_empty() {
             return false;
         }
@@ -245,8 +331,10 @@ impl Raft {
         if candidate <= self.log.commit() || self.log.term(candidate) != Some(self.term) {
             return false;
         }
-        let committed_bytes: u64 =
-            (self.log.commit() + 1..=candidate).filter_map(|index| self.log.entry(index)).map(Entry::size).sum();
+        let committed_bytes: u64 = (self.log.commit() + 1..=candidate)
+            .filter_map(|index| self.log.entry(index))
+            .map(Entry::size)
+            .sum();
         self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(committed_bytes);
         self.log.commit_to(candidate);
         for (origin, context) in std::mem::take(&mut self.reads_awaiting_commit) {
@@ -263,7 +351,8 @@ impl Raft {
             self.reads_awaiting_commit.push((origin, context));
             return;
         }
-        self.read_only.add(self.id(), origin, context, self.log.commit());
+        self.read_only
+            .add(self.id(), origin, context, self.log.commit());
         self.broadcast_heartbeat();
         self.release_confirmed_reads();
     }
@@ -271,9 +360,18 @@ impl Raft {
     fn release_confirmed_reads(&mut self) {
         for read in self.read_only.take_confirmed(&self.membership) {
             if read.origin == self.id() {
-                self.reads_out.push_back(ReadState { context: read.context, result: Ok(read.index) });
+                self.reads_out.push_back(ReadState {
+                    context: read.context,
+                    result: Ok(read.index),
+                });
             } else {
-                self.send(read.origin, MessageBody::ReadIndexResponse { context: read.context, index: read.index });
+                self.send(
+                    read.origin,
+                    MessageBody::ReadIndexResponse {
+                        context: read.context,
+                        index: read.index,
+                    },
+                );
             }
         }
     }
@@ -282,8 +380,15 @@ impl Raft {
         if self.transfer.is_some_and(|t| t.target == target) {
             return;
         }
-        self.transfer = Some(Transfer { target, deadline: self.now + self.config.election_timeout });
-        if self.progress.get(&target).is_some_and(|p| p.match_index == self.log.last_index()) {
+        self.transfer = Some(Transfer {
+            target,
+            deadline: self.now + self.config.election_timeout,
+        });
+        if self
+            .progress
+            .get(&target)
+            .is_some_and(|p| p.match_index == self.log.last_index())
+        {
             self.send(target, MessageBody::TimeoutNow);
         } else {
             self.send_append(target, true);
@@ -291,7 +396,10 @@ impl Raft {
     }
 
     fn maybe_finish_transfer(&mut self, from: NodeId) {
-        let caught_up = self.progress.get(&from).is_some_and(|p| p.match_index == self.log.last_index());
+        let caught_up = self
+            .progress
+            .get(&from)
+            .is_some_and(|p| p.match_index == self.log.last_index());
         if self.transfer.is_some_and(|t| t.target == from) && caught_up {
             self.send(from, MessageBody::TimeoutNow);
         }
@@ -305,9 +413,14 @@ impl Raft {
         let members: Vec<NodeId> = self.membership.members().collect();
         self.progress.retain(|id, _| members.contains(id));
         for id in members {
-            self.progress.entry(id).or_insert_with(|| Progress::new(next, inflight_max));
+            self.progress
+                .entry(id)
+                .or_insert_with(|| Progress::new(next, inflight_max));
         }
-        if self.transfer.is_some_and(|t| !self.membership.voters.contains(&t.target)) {
+        if self
+            .transfer
+            .is_some_and(|t| !self.membership.voters.contains(&t.target))
+        {
             self.transfer = None;
         }
         if !self.membership.voters.contains(&self.id()) {
@@ -324,15 +437,29 @@ impl Raft {
 
     /// Raft §5.3: accept entries that follow a position this log matches, replacing a conflicting
     /// suffix; otherwise reject with a hint. The acknowledgement waits until they are durable.
-    fn handle_append(&mut self, from: NodeId, prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: Index) {
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        commit: Index,
+    ) {
         if prev_index < self.log.commit() {
             let match_index = self.log.commit();
-            self.send_after_persist(from, MessageBody::AppendResponse(AppendResult::Accepted { match_index }));
+            self.send_after_persist(
+                from,
+                MessageBody::AppendResponse(AppendResult::Accepted { match_index }),
+            );
             return;
         }
         if !self.log.matches(prev_index, prev_term) {
             let (hint_index, hint_term) = self.log.find_conflict_by_term(prev_index, prev_term);
-            let result = AppendResult::Rejected { rejected_index: prev_index, hint_index, hint_term };
+            let result = AppendResult::Rejected {
+                rejected_index: prev_index,
+                hint_index,
+                hint_term,
+            };
             self.send(from, MessageBody::AppendResponse(result));
             return;
         }
@@ -340,7 +467,12 @@ impl Raft {
         let new = self.log.accept(&entries);
         self.persist_entries(new);
         self.log.commit_to(commit.min(last_new));
-        self.send_after_persist(from, MessageBody::AppendResponse(AppendResult::Accepted { match_index: last_new }));
+        self.send_after_persist(
+            from,
+            MessageBody::AppendResponse(AppendResult::Accepted {
+                match_index: last_new,
+            }),
+        );
     }
 
     /// Raft §7: install a snapshot unless the log already has what it holds.
@@ -348,7 +480,10 @@ impl Raft {
         let index = snapshot.index;
         if index <= self.log.commit() {
             let match_index = self.log.commit();
-            self.send_after_persist(from, MessageBody::AppendResponse(AppendResult::Accepted { match_index }));
+            self.send_after_persist(
+                from,
+                MessageBody::AppendResponse(AppendResult::Accepted { match_index }),
+            );
             return;
         }
         if self.log.matches(index, snapshot.term) {
@@ -362,7 +497,10 @@ impl Raft {
             self.batch.entries.clear();
             self.batch.snapshot = Some(snapshot);
         }
-        self.send_after_persist(from, MessageBody::AppendResponse(AppendResult::Accepted { match_index: index }));
+        self.send_after_persist(
+            from,
+            MessageBody::AppendResponse(AppendResult::Accepted { match_index: index }),
+        );
     }
 
     /// Whether this member is a leader whose log a quorum has acknowledged in its term.

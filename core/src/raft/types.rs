@@ -54,7 +54,10 @@ pub struct Membership {
 
 impl Membership {
     pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
-        Membership { voters: voters.into_iter().collect(), learners: BTreeSet::new() }
+        Membership {
+            voters: voters.into_iter().collect(),
+            learners: BTreeSet::new(),
+        }
     }
 
     /// How many votes or acknowledgements make a majority of the voters.
@@ -89,7 +92,10 @@ impl Membership {
                     return Err("etcdserver: member not found".into());
                 }
                 if self.voters.len() == 1 && self.voters.contains(&id) {
-                    return Err("etcdserver: re-configuration failed due to not enough started members".into());
+                    return Err(
+                        "etcdserver: re-configuration failed due to not enough started members"
+                            .into(),
+                    );
                 }
                 next.voters.remove(&id);
                 next.learners.remove(&id);
@@ -147,7 +153,10 @@ impl PersistBatch {
 
     /// Bytes this batch writes, for disk models.
     pub fn size(&self) -> u64 {
-        let snapshot = self.snapshot.as_ref().map_or(0, |s| s.data.len() as u64 + 32);
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |s| s.data.len() as u64 + 32);
         let entries: u64 = self.entries.iter().map(Entry::size).sum();
         snapshot + entries + if self.hard_state.is_some() { 24 } else { 0 }
     }
@@ -169,8 +178,21 @@ impl PersistedState {
     /// nothing and receives a snapshot from the leader.
     pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> PersistedState {
         let membership = Membership::with_voters(voters);
-        let snapshot = Snapshot { index: 1, term: 1, membership, data: Vec::new() };
-        PersistedState { hard_state: HardState { term: 1, voted_for: None, commit: 1 }, snapshot: Some(snapshot), entries: Vec::new() }
+        let snapshot = Snapshot {
+            index: 1,
+            term: 1,
+            membership,
+            data: Vec::new(),
+        };
+        PersistedState {
+            hard_state: HardState {
+                term: 1,
+                voted_for: None,
+                commit: 1,
+            },
+            snapshot: Some(snapshot),
+            entries: Vec::new(),
+        }
     }
 
     /// Apply a batch the way a driver's storage must.
@@ -178,8 +200,14 @@ impl PersistedState {
         if let Some(snapshot) = &batch.snapshot {
             // Raft §7: entries after the snapshot survive only if the log holds the snapshot's
             // last entry (same index and term); by log matching, what follows is then consistent.
-            let continues = self.entries.iter().any(|e| e.index == snapshot.index && e.term == snapshot.term)
-                || self.snapshot.as_ref().is_some_and(|s| (s.index, s.term) == (snapshot.index, snapshot.term));
+            let continues = self
+                .entries
+                .iter()
+                .any(|e| e.index == snapshot.index && e.term == snapshot.term)
+                || self
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| (s.index, s.term) == (snapshot.index, snapshot.term));
             if continues {
                 self.entries.retain(|e| e.index > snapshot.index);
             } else {
@@ -207,26 +235,56 @@ pub struct Message {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageBody {
     /// Would you vote for me in `term` (not yet started)? Sent at the sender's next term.
-    PreVote { last_index: Index, last_term: Term },
-    PreVoteResponse { granted: bool },
+    PreVote {
+        last_index: Index,
+        last_term: Term,
+    },
+    PreVoteResponse {
+        granted: bool,
+    },
     /// Vote for me in `term`. `transfer` is set when the leader asked for this election, so a
     /// follower's leader lease does not refuse it.
-    Vote { last_index: Index, last_term: Term, transfer: bool },
-    VoteResponse { granted: bool },
+    Vote {
+        last_index: Index,
+        last_term: Term,
+        transfer: bool,
+    },
+    VoteResponse {
+        granted: bool,
+    },
     /// Append `entries` after (prev_index, prev_term); the leader has committed through `commit`.
-    Append { prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: Index },
+    Append {
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        commit: Index,
+    },
     AppendResponse(AppendResult),
     /// Leadership beacon; `read_context` confirms pending reads (ReadIndex) when acknowledged.
-    Heartbeat { commit: Index, read_context: u64 },
-    HeartbeatResponse { read_context: u64 },
+    Heartbeat {
+        commit: Index,
+        read_context: u64,
+    },
+    HeartbeatResponse {
+        read_context: u64,
+    },
     /// Replace your log with this snapshot.
-    InstallSnapshot { snapshot: Snapshot },
+    InstallSnapshot {
+        snapshot: Snapshot,
+    },
     /// Proposals forwarded from a follower to the leader.
-    Propose { entries: Vec<(EntryKind, Vec<u8>)> },
+    Propose {
+        entries: Vec<(EntryKind, Vec<u8>)>,
+    },
     /// A follower asks the leader for a read index; `context` is the follower's own id for it.
-    ReadIndex { context: u64 },
+    ReadIndex {
+        context: u64,
+    },
     /// The leader's confirmed read index for a follower's request.
-    ReadIndexResponse { context: u64, index: Index },
+    ReadIndexResponse {
+        context: u64,
+        index: Index,
+    },
     /// Leader transfer: start an election now, ignoring leases.
     TimeoutNow,
 }
@@ -239,7 +297,11 @@ pub enum AppendResult {
     /// The log does not contain (`rejected_index`, its term). The hint is the largest index at or
     /// below `rejected_index` whose term is at most the leader's term there, with that term, so the
     /// leader skips a whole conflicting term at once (etcd's fast backtracking).
-    Rejected { rejected_index: Index, hint_index: Index, hint_term: Term },
+    Rejected {
+        rejected_index: Index,
+        hint_index: Index,
+        hint_term: Term,
+    },
 }
 
 impl MessageBody {

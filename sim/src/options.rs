@@ -1,0 +1,319 @@
+//! Every knob of a run, fixed by a scenario or drawn from the seed ("swarm" testing).
+//!
+//! Swarm testing (as FoundationDB and TigerBeetle do it) varies the whole configuration per seed,
+//! not only the random choices within one configuration: some seeds run with a lossy network and
+//! no crashes, others with crashes and a perfect network. Faults that are rarely combined by hand
+//! get combined. The full option set is printed at the start of every run so that a failure report
+//! says exactly what world the seed built.
+
+use std::fmt;
+
+use crate::network::LinkProfile;
+use crate::random::{Random, Stream};
+
+/// How often each kind of random fault is chosen, relative to the others. Zero disables a kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultWeights {
+    pub crash: u64,
+    pub pause: u64,
+    pub partition: u64,
+    pub clog: u64,
+    pub disk_stall: u64,
+    pub clock_step: u64,
+}
+
+impl FaultWeights {
+    /// The weights in the order the fault schedule draws them.
+    pub fn as_array(&self) -> [u64; 6] {
+        [
+            self.crash,
+            self.pause,
+            self.partition,
+            self.clog,
+            self.disk_stall,
+            self.clock_step,
+        ]
+    }
+}
+
+/// Every option of a simulated run. Durations are in milliseconds of true (simulated) time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimOptions {
+    pub node_count: usize,
+
+    /// One-way latency of a peer message, drawn per message from this range.
+    pub latency_ms_min: u64,
+    pub latency_ms_max: u64,
+    /// One-way latency between a client and a node.
+    pub client_latency_ms_min: u64,
+    pub client_latency_ms_max: u64,
+    pub loss_probability: f64,
+    pub duplicate_probability: f64,
+    /// 0: every link is FIFO. 1: each message's latency is independent, so jitter reorders.
+    pub reorder_probability: f64,
+
+    /// Time for one persist batch's write and fsync.
+    pub disk_latency_ms_min: u64,
+    pub disk_latency_ms_max: u64,
+    /// The chance a crash tears the write in progress.
+    pub torn_write_probability: f64,
+    /// The chance a batch's fsync fails, which stops the node.
+    pub fsync_error_probability: f64,
+    /// The chance a restart finds its durable state corrupted, which stops the node.
+    pub corruption_probability: f64,
+
+    /// Each node's clock runs fast or slow by up to this many parts per million.
+    pub clock_drift_ppm_max: u64,
+
+    /// Mean time between random faults; 0 turns the random fault schedule off.
+    pub fault_interval_ms_mean: u64,
+    pub fault_weights: FaultWeights,
+    /// The random schedule never has more nodes crashed or stopped at once than this.
+    pub crashed_max: usize,
+    pub down_ms_min: u64,
+    pub down_ms_max: u64,
+    pub pause_ms_min: u64,
+    pub pause_ms_max: u64,
+    pub partition_ms_min: u64,
+    pub partition_ms_max: u64,
+    pub clog_ms_min: u64,
+    pub clog_ms_max: u64,
+    pub disk_stall_ms_min: u64,
+    pub disk_stall_ms_max: u64,
+    pub clock_step_ms_max: u64,
+}
+
+impl Default for SimOptions {
+    /// Five nodes on a healthy network (1–10 ms, reordering by jitter), fast disks, true clocks,
+    /// no random faults: the baseline a scripted scenario adds its faults to.
+    fn default() -> Self {
+        SimOptions {
+            node_count: 5,
+            latency_ms_min: 1,
+            latency_ms_max: 10,
+            client_latency_ms_min: 1,
+            client_latency_ms_max: 5,
+            loss_probability: 0.0,
+            duplicate_probability: 0.0,
+            reorder_probability: 1.0,
+            disk_latency_ms_min: 1,
+            disk_latency_ms_max: 5,
+            torn_write_probability: 0.0,
+            fsync_error_probability: 0.0,
+            corruption_probability: 0.0,
+            clock_drift_ppm_max: 0,
+            fault_interval_ms_mean: 0,
+            fault_weights: FaultWeights::default(),
+            crashed_max: 2,
+            down_ms_min: 100,
+            down_ms_max: 3_000,
+            pause_ms_min: 50,
+            pause_ms_max: 2_000,
+            partition_ms_min: 200,
+            partition_ms_max: 5_000,
+            clog_ms_min: 50,
+            clog_ms_max: 1_000,
+            disk_stall_ms_min: 50,
+            disk_stall_ms_max: 2_000,
+            clock_step_ms_max: 0,
+        }
+    }
+}
+
+impl SimOptions {
+    /// Draw every option from `seed`. Each fault kind is switched on or off per seed, and the
+    /// enabled ones get drawn rates; the cluster always keeps a majority that the random schedule
+    /// cannot crash, so liveness can be required once faults stop.
+    pub fn draw(seed: u64) -> SimOptions {
+        let mut random = Random::new(seed, Stream::Options);
+        let node_count = [1, 3, 3, 5, 5, 5, 7][random.below(7) as usize];
+        let latency_ms_min = random.between(0, 5);
+        let latency_ms_max = latency_ms_min + random.between(1, 50);
+        let disk_latency_ms_min = random.between(0, 3);
+        let weight = |random: &mut Random| {
+            if random.chance(0.5) {
+                random.between(1, 10)
+            } else {
+                0
+            }
+        };
+        let fault_weights = FaultWeights {
+            crash: weight(&mut random),
+            pause: weight(&mut random),
+            partition: weight(&mut random),
+            clog: weight(&mut random),
+            disk_stall: weight(&mut random),
+            clock_step: weight(&mut random),
+        };
+        let rate = |random: &mut Random, max: f64| {
+            if random.chance(0.5) {
+                (random.below(1000) as f64 / 1000.0 * max * 1e6).round() / 1e6
+            } else {
+                0.0
+            }
+        };
+        SimOptions {
+            node_count,
+            latency_ms_min,
+            latency_ms_max,
+            client_latency_ms_min: random.between(0, 2),
+            client_latency_ms_max: random.between(2, 20),
+            loss_probability: rate(&mut random, 0.2),
+            duplicate_probability: rate(&mut random, 0.1),
+            reorder_probability: [0.0, 0.1, 1.0][random.below(3) as usize],
+            disk_latency_ms_min,
+            disk_latency_ms_max: disk_latency_ms_min + random.between(0, 20),
+            torn_write_probability: rate(&mut random, 1.0),
+            fsync_error_probability: rate(&mut random, 0.001),
+            corruption_probability: rate(&mut random, 0.05),
+            clock_drift_ppm_max: [0, 500, 5_000, 50_000][random.below(4) as usize],
+            fault_interval_ms_mean: [0, 100, 500, 2_000][random.below(4) as usize],
+            fault_weights,
+            crashed_max: (node_count - 1) / 2,
+            down_ms_min: random.between(10, 500),
+            down_ms_max: random.between(500, 10_000),
+            pause_ms_min: random.between(10, 200),
+            pause_ms_max: random.between(200, 5_000),
+            partition_ms_min: random.between(50, 1_000),
+            partition_ms_max: random.between(1_000, 20_000),
+            clog_ms_min: random.between(10, 100),
+            clog_ms_max: random.between(100, 3_000),
+            disk_stall_ms_min: random.between(10, 200),
+            disk_stall_ms_max: random.between(200, 5_000),
+            clock_step_ms_max: [0, 100, 2_000][random.below(3) as usize],
+        }
+    }
+
+    /// Panic with the offending option if the set is inconsistent. Programmer error, not input.
+    pub fn validate(&self) {
+        let ranges = [
+            ("latency_ms", self.latency_ms_min, self.latency_ms_max),
+            (
+                "client_latency_ms",
+                self.client_latency_ms_min,
+                self.client_latency_ms_max,
+            ),
+            (
+                "disk_latency_ms",
+                self.disk_latency_ms_min,
+                self.disk_latency_ms_max,
+            ),
+            ("down_ms", self.down_ms_min, self.down_ms_max),
+            ("pause_ms", self.pause_ms_min, self.pause_ms_max),
+            ("partition_ms", self.partition_ms_min, self.partition_ms_max),
+            ("clog_ms", self.clog_ms_min, self.clog_ms_max),
+            (
+                "disk_stall_ms",
+                self.disk_stall_ms_min,
+                self.disk_stall_ms_max,
+            ),
+        ];
+        for (name, min, max) in ranges {
+            assert!(min <= max, "{name}_min {min} is above {name}_max {max}");
+        }
+        let probabilities = [
+            ("loss_probability", self.loss_probability),
+            ("duplicate_probability", self.duplicate_probability),
+            ("reorder_probability", self.reorder_probability),
+            ("torn_write_probability", self.torn_write_probability),
+            ("fsync_error_probability", self.fsync_error_probability),
+            ("corruption_probability", self.corruption_probability),
+        ];
+        for (name, probability) in probabilities {
+            assert!(
+                (0.0..=1.0).contains(&probability),
+                "{name} {probability} is not a probability"
+            );
+        }
+        assert!(self.node_count > 0, "a cluster needs at least one node");
+        assert!(
+            self.clock_drift_ppm_max <= crate::clock::DRIFT_PPM_LIMIT as u64,
+            "clock_drift_ppm_max {} is beyond {}",
+            self.clock_drift_ppm_max,
+            crate::clock::DRIFT_PPM_LIMIT
+        );
+    }
+
+    pub(crate) fn link_profile(&self) -> LinkProfile {
+        LinkProfile {
+            latency_ms_min: self.latency_ms_min,
+            latency_ms_max: self.latency_ms_max,
+            loss_probability: self.loss_probability,
+            duplicate_probability: self.duplicate_probability,
+            reorder_probability: self.reorder_probability,
+        }
+    }
+}
+
+/// One `name = value` line per option, in declaration order, so two runs' options can be diffed.
+impl fmt::Display for SimOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let weights = &self.fault_weights;
+        let lines = [
+            ("node_count", self.node_count.to_string()),
+            ("latency_ms_min", self.latency_ms_min.to_string()),
+            ("latency_ms_max", self.latency_ms_max.to_string()),
+            (
+                "client_latency_ms_min",
+                self.client_latency_ms_min.to_string(),
+            ),
+            (
+                "client_latency_ms_max",
+                self.client_latency_ms_max.to_string(),
+            ),
+            ("loss_probability", self.loss_probability.to_string()),
+            (
+                "duplicate_probability",
+                self.duplicate_probability.to_string(),
+            ),
+            ("reorder_probability", self.reorder_probability.to_string()),
+            ("disk_latency_ms_min", self.disk_latency_ms_min.to_string()),
+            ("disk_latency_ms_max", self.disk_latency_ms_max.to_string()),
+            (
+                "torn_write_probability",
+                self.torn_write_probability.to_string(),
+            ),
+            (
+                "fsync_error_probability",
+                self.fsync_error_probability.to_string(),
+            ),
+            (
+                "corruption_probability",
+                self.corruption_probability.to_string(),
+            ),
+            ("clock_drift_ppm_max", self.clock_drift_ppm_max.to_string()),
+            (
+                "fault_interval_ms_mean",
+                self.fault_interval_ms_mean.to_string(),
+            ),
+            (
+                "fault_weights",
+                format!(
+                    "crash {} pause {} partition {} clog {} disk_stall {} clock_step {}",
+                    weights.crash,
+                    weights.pause,
+                    weights.partition,
+                    weights.clog,
+                    weights.disk_stall,
+                    weights.clock_step
+                ),
+            ),
+            ("crashed_max", self.crashed_max.to_string()),
+            ("down_ms_min", self.down_ms_min.to_string()),
+            ("down_ms_max", self.down_ms_max.to_string()),
+            ("pause_ms_min", self.pause_ms_min.to_string()),
+            ("pause_ms_max", self.pause_ms_max.to_string()),
+            ("partition_ms_min", self.partition_ms_min.to_string()),
+            ("partition_ms_max", self.partition_ms_max.to_string()),
+            ("clog_ms_min", self.clog_ms_min.to_string()),
+            ("clog_ms_max", self.clog_ms_max.to_string()),
+            ("disk_stall_ms_min", self.disk_stall_ms_min.to_string()),
+            ("disk_stall_ms_max", self.disk_stall_ms_max.to_string()),
+            ("clock_step_ms_max", self.clock_step_ms_max.to_string()),
+        ];
+        for (name, value) in lines {
+            writeln!(f, "{name:<24} = {value}")?;
+        }
+        Ok(())
+    }
+}

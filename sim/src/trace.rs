@@ -1,0 +1,368 @@
+//! The run's trace: every send, delivery, drop, disk write, fault and client exchange, as
+//! structured events.
+//!
+//! Events can be hashed (a running FNV-1a over each event's postcard encoding, so two runs are
+//! compared by one number), kept in memory, written as JSON lines, and logged through `tracing`
+//! at debug level. All of that is optional: when nothing consumes the trace, the world does not
+//! even build the events, so benchmarks pay nothing for it.
+
+use std::fmt::Debug;
+use std::io::{self, Write};
+
+use detcd_core::{ClientId, Instant, NodeId, PersistToken, RequestId};
+use serde::{Deserialize, Serialize};
+
+use crate::disk::{StorageFailure, TornWrite};
+use crate::network::DropReason;
+
+/// One thing that happened, at true (simulated) time `time`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceEvent<Message, Request, Response> {
+    pub time: Instant,
+    pub kind: TraceKind<Message, Request, Response>,
+}
+
+/// What happened. Messages are numbered by the network; a delivery or drop names the number,
+/// and the payload is recorded once, at send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TraceKind<Message, Request, Response> {
+    /// A node started (incarnation 1) or restarted from its durable state.
+    Boot {
+        node: NodeId,
+        incarnation: u32,
+    },
+    Send {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        deliver_at: Instant,
+        message: Message,
+    },
+    /// The network made a second copy of message `of`.
+    Duplicate {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        of: u64,
+        deliver_at: Instant,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+    },
+    Drop {
+        from: NodeId,
+        to: NodeId,
+        id: u64,
+        reason: DropReason,
+    },
+    /// A node's timer fired; `local` is the node's own clock reading.
+    Timeout {
+        node: NodeId,
+        local: Instant,
+    },
+    ClientRequest {
+        node: NodeId,
+        client: ClientId,
+        request: RequestId,
+        body: Request,
+    },
+    ClientRequestDelivered {
+        node: NodeId,
+        client: ClientId,
+        request: RequestId,
+    },
+    ClientRequestDropped {
+        node: NodeId,
+        client: ClientId,
+        request: RequestId,
+        reason: DropReason,
+    },
+    /// A response reached its client.
+    ClientResponse {
+        node: NodeId,
+        client: ClientId,
+        request: RequestId,
+        body: Response,
+    },
+    PersistStart {
+        node: NodeId,
+        token: PersistToken,
+        bytes: u64,
+        complete_at: Instant,
+    },
+    PersistComplete {
+        node: NodeId,
+        token: PersistToken,
+    },
+    StorageFailure {
+        node: NodeId,
+        failure: StorageFailure,
+    },
+    Crash {
+        node: NodeId,
+        batches_lost: u64,
+        torn: Option<TornWrite>,
+    },
+    Pause {
+        node: NodeId,
+        until: Instant,
+    },
+    Resume {
+        node: NodeId,
+        inputs_queued: u64,
+    },
+    Partition {
+        cut: Vec<(NodeId, NodeId)>,
+    },
+    Heal,
+    Clog {
+        from: NodeId,
+        to: NodeId,
+        until: Instant,
+    },
+    DiskStall {
+        node: NodeId,
+        until: Instant,
+    },
+    DiskFull {
+        node: NodeId,
+        full: bool,
+    },
+    DiskCorrupted {
+        node: NodeId,
+    },
+    FsyncErrorArmed {
+        node: NodeId,
+    },
+    ClockDrift {
+        node: NodeId,
+        rate_ppm: i64,
+    },
+    ClockStep {
+        node: NodeId,
+        by_nanos: u64,
+        local: Instant,
+    },
+}
+
+/// 64-bit FNV-1a: a fixed, documented hash, identical on every platform and Rust version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv1a(pub u64);
+
+impl Fnv1a {
+    pub const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    pub fn new() -> Fnv1a {
+        Fnv1a(Fnv1a::OFFSET_BASIS)
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a::new()
+    }
+}
+
+impl Extend<u8> for Fnv1a {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(Fnv1a::PRIME);
+        }
+    }
+}
+
+/// Where the trace goes. The default hashes only.
+pub struct TraceSettings {
+    pub hash: bool,
+    pub keep_in_memory: bool,
+    /// Write each event as one JSON line.
+    pub writer: Option<Box<dyn Write>>,
+}
+
+impl Debug for TraceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSettings")
+            .field("hash", &self.hash)
+            .field("keep_in_memory", &self.keep_in_memory)
+            .field("writer", &self.writer.is_some())
+            .finish()
+    }
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings::hash_only()
+    }
+}
+
+impl TraceSettings {
+    /// Nothing recorded, nothing built (benchmarks). `tracing` still gets events if enabled.
+    pub fn off() -> TraceSettings {
+        TraceSettings {
+            hash: false,
+            keep_in_memory: false,
+            writer: None,
+        }
+    }
+
+    /// Only the running hash, for determinism audits.
+    pub fn hash_only() -> TraceSettings {
+        TraceSettings {
+            hash: true,
+            keep_in_memory: false,
+            writer: None,
+        }
+    }
+
+    /// The hash and every event in memory.
+    pub fn in_memory() -> TraceSettings {
+        TraceSettings {
+            hash: true,
+            keep_in_memory: true,
+            writer: None,
+        }
+    }
+
+    /// The hash, and every event written to `writer` as a JSON line.
+    pub fn to_writer(writer: Box<dyn Write>) -> TraceSettings {
+        TraceSettings {
+            hash: true,
+            keep_in_memory: false,
+            writer: Some(writer),
+        }
+    }
+}
+
+/// Records trace events according to its settings.
+pub(crate) struct Tracer<Message, Request, Response> {
+    settings: TraceSettings,
+    /// Whether `tracing` wants debug events from this crate; sampled when settings change.
+    log: bool,
+    hash: Fnv1a,
+    recorded_count: u64,
+    kept: Vec<TraceEvent<Message, Request, Response>>,
+    /// The first error writing the trace; later events are not written.
+    write_error: Option<io::Error>,
+}
+
+impl<Message, Request, Response> Debug for Tracer<Message, Request, Response> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("settings", &self.settings)
+            .field("hash", &format_args!("{:016x}", self.hash.0))
+            .field("recorded_count", &self.recorded_count)
+            .finish()
+    }
+}
+
+impl<Message, Request, Response> Tracer<Message, Request, Response>
+where
+    Message: Serialize + Debug,
+    Request: Serialize + Debug,
+    Response: Serialize + Debug,
+{
+    pub fn new(settings: TraceSettings) -> Self {
+        let log = tracing::enabled!(target: "detcd_sim::trace", tracing::Level::DEBUG);
+        Tracer {
+            settings,
+            log,
+            hash: Fnv1a::new(),
+            recorded_count: 0,
+            kept: Vec::new(),
+            write_error: None,
+        }
+    }
+
+    /// True if recording an event has any effect; callers skip building events otherwise.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.log
+            || self.settings.hash
+            || self.settings.keep_in_memory
+            || self.settings.writer.is_some()
+    }
+
+    pub fn record(&mut self, event: TraceEvent<Message, Request, Response>) {
+        self.recorded_count += 1;
+        if self.settings.hash {
+            self.hash = postcard::to_extend(&event, self.hash).expect("trace events always encode");
+        }
+        if self.log {
+            tracing::debug!(target: "detcd_sim::trace", time = %event.time, kind = ?event.kind);
+        }
+        if let Some(writer) = self.settings.writer.as_mut()
+            && self.write_error.is_none()
+        {
+            let written = serde_json::to_writer(&mut *writer, &event)
+                .map_err(io::Error::from)
+                .and_then(|()| writer.write_all(b"\n"));
+            self.write_error = written.err();
+        }
+        if self.settings.keep_in_memory {
+            self.kept.push(event);
+        }
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash.0
+    }
+
+    pub fn recorded_count(&self) -> u64 {
+        self.recorded_count
+    }
+
+    pub fn kept(&self) -> &[TraceEvent<Message, Request, Response>] {
+        &self.kept
+    }
+
+    /// Flush the writer and report the first write error, if any.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(error) = self.write_error.take() {
+            return Err(error);
+        }
+        match self.settings.writer.as_mut() {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // FNV-1a matches its published test vectors, so hashes are comparable across builds.
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        let mut empty = Fnv1a::new();
+        empty.extend([]);
+        assert_eq!(empty.0, 0xcbf2_9ce4_8422_2325);
+        let mut a = Fnv1a::new();
+        a.extend(*b"a");
+        assert_eq!(a.0, 0xaf63_dc4c_8601_ec8c);
+        let mut foobar = Fnv1a::new();
+        foobar.extend(*b"foobar");
+        assert_eq!(foobar.0, 0x8594_4171_f739_67e8);
+    }
+
+    // A trace written as JSON lines reads back as the same events.
+    #[test]
+    fn json_lines_round_trip() {
+        let event: TraceEvent<u8, (), ()> = TraceEvent {
+            time: Instant::from_millis(3),
+            kind: TraceKind::Send {
+                from: 1,
+                to: 2,
+                id: 9,
+                deliver_at: Instant::from_millis(5),
+                message: 7,
+            },
+        };
+        let line = serde_json::to_string(&event).expect("encodes");
+        let back: TraceEvent<u8, (), ()> = serde_json::from_str(&line).expect("decodes");
+        assert_eq!(back, event);
+    }
+}
