@@ -21,7 +21,9 @@ pub type RequestId = u64;
 
 /// Identifies a [`PersistBatch`]; tokens rise by one per batch, and durability is reported for a
 /// prefix: `Persisted { through: t }` means every batch up to and including `t` is durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct PersistToken(pub u64);
 
 /// One input to a machine. Every input carries the driver's `now`.
@@ -30,9 +32,18 @@ pub enum Input<M, Req> {
     /// A deadline returned by `Output::Timeout` has passed (or the driver simply woke it).
     Timeout { now: Instant },
     /// A message from a peer arrived.
-    Message { now: Instant, from: NodeId, message: M },
+    Message {
+        now: Instant,
+        from: NodeId,
+        message: M,
+    },
     /// A client request arrived.
-    Request { now: Instant, client: ClientId, request: RequestId, body: Req },
+    Request {
+        now: Instant,
+        client: ClientId,
+        request: RequestId,
+        body: Req,
+    },
     /// Every persist batch through `through` is durable.
     Persisted { now: Instant, through: PersistToken },
 }
@@ -56,7 +67,11 @@ pub enum Output<M, Resp> {
     /// Send a message to a peer. Delivery may fail; the protocol copes.
     Send { to: NodeId, message: M },
     /// Answer a client request (a watch answers many times with the same request id).
-    Respond { client: ClientId, request: RequestId, body: Resp },
+    Respond {
+        client: ClientId,
+        request: RequestId,
+        body: Resp,
+    },
     /// Nothing more to do now: call `handle(Input::Timeout)` at this time (or on any other input).
     Timeout(Instant),
 }

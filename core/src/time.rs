@@ -27,7 +27,9 @@ impl Instant {
     }
 
     pub const fn from_millis(millis: u64) -> Instant {
-        Instant { nanos: millis.saturating_mul(1_000_000) }
+        Instant {
+            nanos: millis.saturating_mul(1_000_000),
+        }
     }
 
     pub const fn as_nanos(self) -> u64 {
@@ -51,7 +53,9 @@ fn duration_nanos(duration: Duration) -> u64 {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant { nanos: self.nanos.saturating_add(duration_nanos(rhs)) }
+        Instant {
+            nanos: self.nanos.saturating_add(duration_nanos(rhs)),
+        }
     }
 }
 
@@ -64,7 +68,9 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, rhs: Duration) -> Instant {
-        Instant { nanos: self.nanos.saturating_sub(duration_nanos(rhs)) }
+        Instant {
+            nanos: self.nanos.saturating_sub(duration_nanos(rhs)),
+        }
     }
 }
 
