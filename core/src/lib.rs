@@ -7,12 +7,13 @@
 //! simulator, a test network, or the real server — owns all I/O. See [`io`] for the contract.
 
 pub mod io;
+pub mod kv;
 pub mod node;
 pub mod raft;
 pub mod state_machine;
 pub mod testing;
 pub mod time;
 
-pub use node::{Node, NodeConfig};
 pub use io::{ClientId, Input, Machine, NodeId, Output, PersistToken, RequestId};
+pub use node::{Node, NodeConfig};
 pub use time::{Duration, Instant};

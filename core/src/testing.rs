@@ -32,7 +32,7 @@ pub enum JournalRequest {
     Member(ConfChange),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalResponse {
     Appended { index: Index },
     Values(Vec<u64>),

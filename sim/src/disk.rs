@@ -49,6 +49,12 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// Replace the durable content of an unused disk.
+    pub fn format(&mut self, state: PersistedState) {
+        assert!(self.unsynced.is_empty(), "format an idle disk");
+        self.durable = state;
+    }
+
     /// What survives a crash.
     pub fn durable(&self) -> &PersistedState {
         &self.durable

@@ -7,6 +7,7 @@
 //! run, and the trace hash says cheaply whether two runs were the same.
 //!
 //! Layout:
+//! - [`cluster`]: detcd nodes in the world, and the cluster-wide Raft safety checks.
 //! - [`world`]: the engine, the [`Host`] that builds machines, and every fault control.
 //! - [`queue`]: the `(time, sequence)` event queue.
 //! - [`network`]: latency, loss, duplication, reordering, [`Partition`]s and clogging.
@@ -18,6 +19,7 @@
 //! - [`ping`]: a trivial machine to test and benchmark the engine.
 
 pub mod clock;
+pub mod cluster;
 pub mod disk;
 pub mod faults;
 pub mod network;

@@ -93,11 +93,7 @@ impl PingMachine {
             .copied()
             .filter(|&member| member != boot.id)
             .collect();
-        let log_index_last = boot
-            .persisted
-            .as_ref()
-            .and_then(|state| state.entries.last())
-            .map_or(0, |entry| entry.index);
+        let log_index_last = boot.persisted.entries.last().map_or(0, |entry| entry.index);
         PingMachine {
             id: boot.id,
             peers,

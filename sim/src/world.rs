@@ -39,8 +39,9 @@ pub struct Boot {
     pub now: Instant,
     /// A seed for the machine's own RNG, drawn from the run seed; differs per incarnation.
     pub seed: u64,
-    /// None at the first start (a fresh disk); at a restart, exactly what the disk holds durably.
-    pub persisted: Option<PersistedState>,
+    /// Exactly what the disk holds durably: at the first start, what it was formatted with
+    /// ([`World::format_disk`]; empty by default).
+    pub persisted: PersistedState,
 }
 
 /// Builds the machines of a run. A closure `FnMut(Boot) -> M` is a host.
@@ -435,7 +436,7 @@ where
             incarnation: target.incarnation,
             now: local,
             seed,
-            persisted: (!first).then(|| target.disk.durable().clone()),
+            persisted: target.disk.durable().clone(),
         };
         let incarnation = boot.incarnation;
         target.machine = Some(self.host.boot(boot));
@@ -876,6 +877,18 @@ where
     fn expect_index(&self, id: NodeId) -> u32 {
         self.index_of(id)
             .unwrap_or_else(|| panic!("node {id} is not in this world"))
+    }
+
+    /// Give `node`'s disk its initial durable content before the node first boots (the detcd
+    /// node's bootstrap state, as an operator's `--initial-cluster` would).
+    pub fn format_disk(&mut self, node: NodeId, state: PersistedState) {
+        let index = self.expect_index(node);
+        let target = &mut self.nodes[index as usize];
+        assert_eq!(
+            target.incarnation, 0,
+            "format a disk before its node first boots"
+        );
+        target.disk.format(state);
     }
 
     /// Kill the node: its machine, held inputs, timer and unsynced writes are gone (the write in

@@ -28,12 +28,12 @@ fn crash_keeps_durable_writes_and_loses_the_rest() {
     world.crash(1);
     assert_eq!(durable_indexes(world.durable_state(1)), [1, 2]);
     world.restart(1);
-    let booted = probe(&world, 1)
-        .boot
-        .persisted
-        .as_ref()
-        .expect("a restart boots from the disk");
-    assert_eq!(durable_indexes(booted), [1, 2]);
+    let booted = &probe(&world, 1).boot.persisted;
+    assert_eq!(
+        durable_indexes(booted),
+        [1, 2],
+        "a restart boots from the disk"
+    );
     world.run_for(Duration::from_millis(50));
     assert!(
         !probe(&world, 1)

@@ -296,6 +296,15 @@ impl Raft {
         }
     }
 
+    /// The voters that granted this member its vote in its latest election, in id order.
+    pub fn votes_granted(&self) -> Vec<NodeId> {
+        self.votes
+            .iter()
+            .filter(|&(_, &granted)| granted)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     /// A follower's progress as the leader sees it (None on other members).
     pub fn progress_state(&self, id: NodeId) -> Option<(ProgressState, Index)> {
         self.progress.get(&id).map(|p| (p.state, p.match_index))

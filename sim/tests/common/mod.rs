@@ -52,11 +52,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(boot: Boot, deadline: Instant) -> Probe {
-        let log_index_last = boot
-            .persisted
-            .as_ref()
-            .and_then(|state| state.entries.last())
-            .map_or(0, |entry| entry.index);
+        let log_index_last = boot.persisted.entries.last().map_or(0, |entry| entry.index);
         Probe {
             boot,
             seen: Vec::new(),

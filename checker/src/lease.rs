@@ -1,0 +1,145 @@
+//! Lease guarantees.
+//!
+//! - Once a revoke has returned, no later operation sees a key attached to that lease, and no
+//!   later put attaches a key to it.
+//! - No key attached to a live lease disappears: when the linearization needs a lease to expire
+//!   (a server-side revoke the checker adds), the revision it deleted in must not have been
+//!   observed before the lease's TTL ran out since its last grant or keep-alive was sent.
+
+use std::collections::BTreeMap;
+
+use crate::counterexample::Violation;
+use crate::etcd::{EtcdOperation, is_lease_expiry};
+use crate::history::{Request, Response};
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// `writers` maps each revision to the operation that wrote it, as the revision pass found.
+pub fn check(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) -> Vec<Violation> {
+    let mut violations = after_revoke(operations);
+    violations.extend(early_expiry(operations, writers));
+    violations
+}
+
+fn after_revoke(operations: &[EtcdOperation]) -> Vec<Violation> {
+    let mut revoked_at: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    for operation in operations {
+        if let (Request::LeaseRevoke { id }, Some(_)) = (&operation.input, operation.output()) {
+            let earliest = revoked_at
+                .entry(*id)
+                .or_insert((operation.return_ns(), operation.label));
+            *earliest = (*earliest).min((operation.return_ns(), operation.label));
+        }
+    }
+    let mut violations = Vec::new();
+    for operation in operations.iter().filter(|operation| !operation.is_open()) {
+        for lease in leases_used(&operation.input, operation.output()) {
+            if let Some(&(revoked_ns, revoke_label)) = revoked_at.get(&lease)
+                && revoked_ns < operation.invoke_ns
+            {
+                violations.push(Violation {
+                    property: "lease revoke",
+                    description: format!(
+                        "operation #{} used or saw lease {lease} after revoke #{revoke_label} returned at {revoked_ns}",
+                        operation.label
+                    ),
+                    operations: vec![revoke_label, operation.label],
+                });
+            }
+        }
+    }
+    violations
+}
+
+/// Leases a successful operation attached keys to, or saw attached to keys it read.
+fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
+    let mut leases = Vec::new();
+    match (request, response) {
+        (Request::Put { lease, .. }, _) => leases.push(*lease),
+        (Request::Range { .. }, Some(Response::Range { kvs, .. })) => {
+            leases.extend(kvs.iter().map(|kv| kv.lease))
+        }
+        (
+            Request::Txn {
+                success, failure, ..
+            },
+            Some(Response::Txn {
+                succeeded,
+                responses,
+                ..
+            }),
+        ) => {
+            let branch = if *succeeded { success } else { failure };
+            for (nested, nested_response) in branch.iter().zip(responses) {
+                leases.extend(leases_used(nested, Some(nested_response)));
+            }
+        }
+        _ => {}
+    }
+    leases.retain(|lease| *lease != 0);
+    leases
+}
+
+fn early_expiry(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (&revision, &writer) in writers {
+        let expiry = &operations[writer];
+        let Request::LeaseRevoke { id } = expiry.input else {
+            continue;
+        };
+        if !is_lease_expiry(expiry) {
+            continue;
+        }
+        // The earliest moment anyone saw the deletion: a response at this revision or later.
+        let Some(observer) = operations
+            .iter()
+            .filter(|operation| {
+                operation
+                    .output()
+                    .is_some_and(|response| response.header().revision >= revision)
+            })
+            .min_by_key(|operation| (operation.return_ns(), operation.label))
+        else {
+            continue;
+        };
+        if let Some((refresh, alive_until_ns)) = last_refresh(operations, id, observer.return_ns())
+            && observer.return_ns() < alive_until_ns
+        {
+            violations.push(Violation {
+                property: "lease keeps keys while alive",
+                description: format!(
+                    "lease {id} expired at revision {revision}, seen by #{} at {}, but #{} kept it alive until {alive_until_ns}",
+                    observer.label,
+                    observer.return_ns(),
+                    refresh.label
+                ),
+                operations: vec![refresh.label, observer.label],
+            });
+        }
+    }
+    violations
+}
+
+/// The latest successful grant or keep-alive of `lease` sent before `before_ns`, and the time
+/// until which it guarantees the lease: its invoke plus the TTL the server granted.
+fn last_refresh(
+    operations: &[EtcdOperation],
+    lease: i64,
+    before_ns: u64,
+) -> Option<(&EtcdOperation, u64)> {
+    operations
+        .iter()
+        .filter(|operation| operation.invoke_ns < before_ns)
+        .filter_map(|operation| match operation.output() {
+            Some(
+                Response::LeaseGrant { id, ttl, .. } | Response::LeaseKeepAlive { id, ttl, .. },
+            ) if *id == lease => {
+                let ttl_ns = u64::try_from(*ttl)
+                    .unwrap_or(0)
+                    .saturating_mul(NANOS_PER_SECOND);
+                Some((operation, operation.invoke_ns.saturating_add(ttl_ns)))
+            }
+            _ => None,
+        })
+        .max_by_key(|(operation, alive_until_ns)| (*alive_until_ns, operation.label))
+}

@@ -1,0 +1,641 @@
+//! The etcd KV model: an MVCC store with revisions, compaction and lease attachments.
+//!
+//! Semantics, as etcd has them: the revision starts at 1 on an empty store; each request that
+//! writes (a put, a delete that deletes something, a txn whose branch writes, a lease revoke that
+//! deletes keys) raises it by exactly one, however many keys it touches; every response header
+//! carries the store revision after the request. `version` counts puts since creation and is
+//! reset by a delete. Every response must match the model's, header revision included.
+//!
+//! Lease *existence* is deliberately not modelled: a lease granted by a request with an unknown
+//! outcome, or expired by the server, would make a strict model reject correct histories. The
+//! model tracks which keys are attached to which lease, so that a revoke (or an expiry, which
+//! the checker adds as an operation with an unknown outcome) deletes them in one revision.
+//! Grants and keep-alives therefore change nothing; [`crate::lease`] checks lease lifetimes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use super::Model;
+use crate::history::{
+    Compare, CompareResult, CompareTarget, KeyValue, Request, Response, ResponseHeader,
+};
+
+pub const COMPACTED: &str = "etcdserver: mvcc: required revision has been compacted";
+pub const FUTURE_REVISION: &str = "etcdserver: mvcc: required revision is a future revision";
+
+/// The store: every version of every key since revision 1, so that reads at past revisions and
+/// watches can be answered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Store {
+    pub revision: i64,
+    pub compact_revision: i64,
+    /// Per key, its versions in revision order; `None` marks a deletion. Shared until written,
+    /// so that the searches can clone a store in time proportional to its keys, not its history.
+    keys: BTreeMap<String, Rc<Versions>>,
+    /// Which keys each lease holds.
+    leases: BTreeMap<i64, BTreeSet<String>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            revision: 1,
+            compact_revision: 0,
+            keys: BTreeMap::new(),
+            leases: BTreeMap::new(),
+        }
+    }
+}
+
+/// A key's versions: (revision, the key as written then, or `None` for a deletion).
+type Versions = Vec<(i64, Option<KeyValue>)>;
+
+/// The revision a write request is building; it becomes the store revision if anything is written.
+struct Write {
+    revision: i64,
+    wrote: bool,
+}
+
+impl Store {
+    /// Applies a request. An error leaves the store as it was.
+    pub fn apply(&mut self, request: &Request) -> Result<Response, String> {
+        self.validate(request)?;
+        let mut write = Write {
+            revision: self.revision + 1,
+            wrote: false,
+        };
+        let mut response = self.execute(request, &mut write);
+        if write.wrote {
+            self.revision = write.revision;
+        }
+        set_header(&mut response, self.revision);
+        Ok(response)
+    }
+
+    /// The key as of `revision`, if it existed then.
+    pub fn get_at(&self, key: &str, revision: i64) -> Option<&KeyValue> {
+        let versions = self.keys.get(key)?;
+        let newer = versions.partition_point(|(at, _)| *at <= revision);
+        versions[..newer].last()?.1.as_ref()
+    }
+
+    /// Live keys in `[key, range_end)` as of `revision`, in key order.
+    pub fn range_at(&self, key: &str, range_end: &str, revision: i64) -> Vec<KeyValue> {
+        self.keys_in(key, range_end)
+            .filter_map(|name| self.get_at(name, revision).cloned())
+            .collect()
+    }
+
+    /// Every change made at exactly `revision`: (key, the key before, the key after).
+    pub fn changes_at(&self, revision: i64) -> Vec<(String, Option<KeyValue>, Option<KeyValue>)> {
+        let mut changes = Vec::new();
+        for (key, versions) in &self.keys {
+            if let Some(position) = versions.iter().position(|(at, _)| *at == revision) {
+                let before = position
+                    .checked_sub(1)
+                    .and_then(|previous| versions[previous].1.clone());
+                changes.push((key.clone(), before, versions[position].1.clone()));
+            }
+        }
+        changes
+    }
+
+    /// Keys attached to `lease` now.
+    pub fn lease_keys(&self, lease: i64) -> Vec<String> {
+        self.leases
+            .get(&lease)
+            .map(|keys| keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn keys_in<'a>(
+        &'a self,
+        key: &'a str,
+        range_end: &'a str,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        self.keys
+            .range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
+            .map(|(name, _)| name)
+            .take_while(move |name| in_range(name, key, range_end))
+    }
+
+    fn validate(&self, request: &Request) -> Result<(), String> {
+        match request {
+            Request::Range { revision, .. } if *revision > self.revision => {
+                Err(FUTURE_REVISION.to_string())
+            }
+            Request::Range { revision, .. }
+                if *revision > 0 && *revision < self.compact_revision =>
+            {
+                Err(COMPACTED.to_string())
+            }
+            Request::Compact { revision } if *revision <= self.compact_revision => {
+                Err(COMPACTED.to_string())
+            }
+            Request::Compact { revision } if *revision > self.revision => {
+                Err(FUTURE_REVISION.to_string())
+            }
+            Request::Txn {
+                success, failure, ..
+            } => success
+                .iter()
+                .chain(failure)
+                .try_for_each(|nested| self.validate(nested)),
+            _ => Ok(()),
+        }
+    }
+
+    fn execute(&mut self, request: &Request, write: &mut Write) -> Response {
+        let header = ResponseHeader::default();
+        match request {
+            Request::Range { .. } => self.range(request),
+            Request::Put {
+                key,
+                value,
+                lease,
+                prev_kv,
+            } => {
+                let previous = self.put(key, value, *lease, write);
+                Response::Put {
+                    header,
+                    prev_kv: previous.filter(|_| *prev_kv),
+                }
+            }
+            Request::DeleteRange {
+                key,
+                range_end,
+                prev_kv,
+            } => {
+                let deleted = self.delete(key, range_end, write);
+                Response::DeleteRange {
+                    header,
+                    deleted: deleted.len() as i64,
+                    prev_kvs: if *prev_kv { deleted } else { Vec::new() },
+                }
+            }
+            Request::Txn {
+                compares,
+                success,
+                failure,
+            } => {
+                let succeeded = compares.iter().all(|compare| self.holds(compare));
+                let branch = if succeeded { success } else { failure };
+                let responses = branch
+                    .iter()
+                    .map(|nested| self.execute(nested, write))
+                    .collect();
+                Response::Txn {
+                    header,
+                    succeeded,
+                    responses,
+                }
+            }
+            Request::Compact { revision } => {
+                self.compact_revision = *revision;
+                Response::Compact { header }
+            }
+            Request::LeaseGrant { id, ttl } => Response::LeaseGrant {
+                header,
+                id: *id,
+                ttl: *ttl,
+            },
+            Request::LeaseKeepAlive { id } => Response::LeaseKeepAlive {
+                header,
+                id: *id,
+                ttl: 0,
+            },
+            Request::LeaseRevoke { id } => {
+                for key in self.lease_keys(*id) {
+                    self.delete(&key, "", write);
+                }
+                self.leases.remove(id);
+                Response::LeaseRevoke { header }
+            }
+            Request::Watch { .. } => Response::Watch { header },
+        }
+    }
+
+    fn range(&self, request: &Request) -> Response {
+        let Request::Range {
+            key,
+            range_end,
+            revision,
+            limit,
+            keys_only,
+            count_only,
+            ..
+        } = request
+        else {
+            unreachable!("range called with a range request");
+        };
+        let at = if *revision > 0 { *revision } else { i64::MAX };
+        let mut kvs = self.range_at(key, range_end, at);
+        let count = kvs.len() as i64;
+        let more = *limit > 0 && count > *limit;
+        if more {
+            kvs.truncate(*limit as usize);
+        }
+        if *keys_only {
+            kvs.iter_mut().for_each(|kv| kv.value.clear());
+        }
+        if *count_only {
+            kvs.clear();
+        }
+        Response::Range {
+            header: ResponseHeader::default(),
+            kvs,
+            count,
+            more,
+        }
+    }
+
+    /// Writes the key; returns what it replaced.
+    fn put(&mut self, key: &str, value: &str, lease: i64, write: &mut Write) -> Option<KeyValue> {
+        let previous = self.get_at(key, i64::MAX).cloned();
+        let kv = KeyValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            create_revision: previous
+                .as_ref()
+                .map_or(write.revision, |kv| kv.create_revision),
+            mod_revision: write.revision,
+            version: previous.as_ref().map_or(1, |kv| kv.version + 1),
+            lease,
+        };
+        if let Some(old_lease) = previous.as_ref().map(|kv| kv.lease) {
+            self.detach(old_lease, key);
+        }
+        if lease != 0 {
+            self.leases
+                .entry(lease)
+                .or_default()
+                .insert(key.to_string());
+        }
+        self.record(key, write, Some(kv));
+        previous
+    }
+
+    /// Deletes the live keys in the range; returns them.
+    fn delete(&mut self, key: &str, range_end: &str, write: &mut Write) -> Vec<KeyValue> {
+        let deleted = self.range_at(key, range_end, i64::MAX);
+        for kv in &deleted {
+            self.detach(kv.lease, &kv.key);
+            self.record(&kv.key, write, None);
+        }
+        deleted
+    }
+
+    fn record(&mut self, key: &str, write: &mut Write, kv: Option<KeyValue>) {
+        let versions = Rc::make_mut(self.keys.entry(key.to_string()).or_default());
+        // A transaction touching a key twice leaves one version at its revision.
+        if versions.last().is_some_and(|(at, _)| *at == write.revision) {
+            versions.pop();
+        }
+        versions.push((write.revision, kv));
+        write.wrote = true;
+    }
+
+    fn detach(&mut self, lease: i64, key: &str) {
+        if let Some(keys) = self.leases.get_mut(&lease) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.leases.remove(&lease);
+            }
+        }
+    }
+
+    /// A compare over a range holds when it holds for every key in it; a missing single key
+    /// compares as zeros and the empty value.
+    fn holds(&self, compare: &Compare) -> bool {
+        if compare.range_end.is_empty() {
+            let missing = KeyValue::default();
+            let kv = self.get_at(&compare.key, i64::MAX).unwrap_or(&missing);
+            return compare_holds(compare, kv);
+        }
+        self.range_at(&compare.key, &compare.range_end, i64::MAX)
+            .iter()
+            .all(|kv| compare_holds(compare, kv))
+    }
+}
+
+fn compare_holds(compare: &Compare, kv: &KeyValue) -> bool {
+    let ordering = match &compare.target {
+        CompareTarget::Version(operand) => kv.version.cmp(operand),
+        CompareTarget::CreateRevision(operand) => kv.create_revision.cmp(operand),
+        CompareTarget::ModRevision(operand) => kv.mod_revision.cmp(operand),
+        CompareTarget::Value(operand) => kv.value.as_str().cmp(operand.as_str()),
+        CompareTarget::Lease(operand) => kv.lease.cmp(operand),
+    };
+    match compare.result {
+        CompareResult::Equal => ordering.is_eq(),
+        CompareResult::NotEqual => ordering.is_ne(),
+        CompareResult::Greater => ordering.is_gt(),
+        CompareResult::Less => ordering.is_lt(),
+    }
+}
+
+/// Whether `name` falls in etcd's range `[key, range_end)`: an empty end means the key alone,
+/// `"\0"` means every key from `key` on.
+pub fn in_range(name: &str, key: &str, range_end: &str) -> bool {
+    match range_end {
+        "" => name == key,
+        "\0" => name >= key,
+        end => name >= key && name < end,
+    }
+}
+
+fn set_header(response: &mut Response, revision: i64) {
+    match response {
+        Response::Range { header, .. }
+        | Response::Put { header, .. }
+        | Response::DeleteRange { header, .. }
+        | Response::Txn { header, .. }
+        | Response::Compact { header }
+        | Response::LeaseGrant { header, .. }
+        | Response::LeaseRevoke { header }
+        | Response::LeaseKeepAlive { header, .. }
+        | Response::Watch { header } => header.revision = revision,
+    }
+}
+
+/// Whether an observed response is the one the model computed. Lease TTLs are the server's
+/// choice, and nested transaction headers are not compared.
+pub fn responses_match(expected: &Response, observed: &Response) -> bool {
+    match (expected, observed) {
+        (
+            Response::LeaseGrant { header, id, .. },
+            Response::LeaseGrant {
+                header: seen,
+                id: seen_id,
+                ..
+            },
+        )
+        | (
+            Response::LeaseKeepAlive { header, id, .. },
+            Response::LeaseKeepAlive {
+                header: seen,
+                id: seen_id,
+                ..
+            },
+        ) => header == seen && id == seen_id,
+        _ => expected.without_nested_headers() == observed.without_nested_headers(),
+    }
+}
+
+/// A lease grant with id 0 lets the server choose; the response says which id it chose.
+pub fn with_granted_id(request: &Request, response: Option<&Response>) -> Request {
+    match (request, response) {
+        (Request::LeaseGrant { id: 0, ttl }, Some(Response::LeaseGrant { id, .. })) => {
+            Request::LeaseGrant { id: *id, ttl: *ttl }
+        }
+        _ => request.clone(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EtcdModel;
+
+impl Model for EtcdModel {
+    type Input = Request;
+    type Output = Response;
+    type State = Store;
+
+    fn init(&self) -> Store {
+        Store::default()
+    }
+
+    fn step(&self, state: &Store, input: &Request, output: Option<&Response>) -> Option<Store> {
+        let mut next = state.clone();
+        let expected = next.apply(&with_granted_id(input, output)).ok()?;
+        match output {
+            None => Some(next),
+            Some(observed) => responses_match(&expected, observed).then_some(next),
+        }
+    }
+
+    fn may_change_state(&self, input: &Request) -> bool {
+        !matches!(
+            input,
+            Request::Range { .. }
+                | Request::LeaseGrant { .. }
+                | Request::LeaseKeepAlive { .. }
+                | Request::Watch { .. }
+        )
+    }
+
+    fn describe_operation(&self, input: &Request, output: Option<&Response>) -> String {
+        describe_request(input, output)
+    }
+
+    fn describe_state(&self, state: &Store) -> String {
+        describe_store(state, state.revision)
+    }
+}
+
+/// An operation in words: `put "a" = "1" -> revision 5`.
+pub fn describe_request(request: &Request, response: Option<&Response>) -> String {
+    let asked = match request {
+        Request::Range {
+            key,
+            range_end,
+            revision,
+            ..
+        } => {
+            let at = if *revision > 0 {
+                format!(" at revision {revision}")
+            } else {
+                String::new()
+            };
+            format!("range {}{at}", describe_range(key, range_end))
+        }
+        Request::Put {
+            key, value, lease, ..
+        } if *lease != 0 => format!("put {key:?} = {value:?} with lease {lease}"),
+        Request::Put { key, value, .. } => format!("put {key:?} = {value:?}"),
+        Request::DeleteRange { key, range_end, .. } => {
+            format!("delete {}", describe_range(key, range_end))
+        }
+        Request::Txn {
+            compares,
+            success,
+            failure,
+        } => {
+            format!(
+                "txn ({} compares, {} then-ops, {} else-ops)",
+                compares.len(),
+                success.len(),
+                failure.len()
+            )
+        }
+        Request::Compact { revision } => format!("compact to revision {revision}"),
+        Request::LeaseGrant { id, ttl } => format!("grant lease {id} for {ttl}s"),
+        Request::LeaseRevoke { id } => format!("revoke lease {id}"),
+        Request::LeaseKeepAlive { id } => format!("keep lease {id} alive"),
+        Request::Watch {
+            key,
+            range_end,
+            start_revision,
+            ..
+        } => {
+            format!(
+                "watch {} from revision {start_revision}",
+                describe_range(key, range_end)
+            )
+        }
+    };
+    match response {
+        None => format!("{asked} (outcome unknown)"),
+        Some(Response::Range {
+            header, kvs, count, ..
+        }) => {
+            let shown: Vec<String> = kvs.iter().map(describe_kv).collect();
+            format!(
+                "{asked} -> [{}] (count {count}) at revision {}",
+                shown.join(", "),
+                header.revision
+            )
+        }
+        Some(Response::DeleteRange {
+            header, deleted, ..
+        }) => {
+            format!(
+                "{asked} -> {deleted} deleted at revision {}",
+                header.revision
+            )
+        }
+        Some(Response::Txn {
+            header, succeeded, ..
+        }) => {
+            let branch = if *succeeded { "then" } else { "else" };
+            format!("{asked} -> took {branch} at revision {}", header.revision)
+        }
+        Some(other) => format!("{asked} -> revision {}", other.header().revision),
+    }
+}
+
+fn describe_range(key: &str, range_end: &str) -> String {
+    match range_end {
+        "" => format!("{key:?}"),
+        "\0" => format!("[{key:?}, end)"),
+        end => format!("[{key:?}, {end:?})"),
+    }
+}
+
+pub fn describe_kv(kv: &KeyValue) -> String {
+    format!(
+        "{:?} = {:?} (create {}, mod {}, version {})",
+        kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version
+    )
+}
+
+/// The live keys as of `revision`, in words.
+pub fn describe_store(store: &Store, revision: i64) -> String {
+    let kvs = store.range_at("", "\0", revision);
+    let shown: Vec<String> = kvs.iter().map(describe_kv).collect();
+    if shown.is_empty() {
+        return format!("revision {revision}, no keys");
+    }
+    format!("revision {revision}: {}", shown.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Request {
+        Request::Put {
+            key: key.into(),
+            value: value.into(),
+            lease: 0,
+            prev_kv: false,
+        }
+    }
+
+    fn get(key: &str) -> Request {
+        Request::Range {
+            key: key.into(),
+            range_end: String::new(),
+            revision: 0,
+            limit: 0,
+            keys_only: false,
+            count_only: false,
+            serializable: false,
+        }
+    }
+
+    // Revisions start at 1, each write raises them by one, version counts puts since creation
+    // and a delete resets it; a delete of nothing leaves the revision alone.
+    #[test]
+    fn revisions_and_versions_follow_etcd() {
+        let mut store = Store::default();
+        store.apply(&put("a", "1")).unwrap();
+        store.apply(&put("a", "2")).unwrap();
+        let Response::Range { header, kvs, .. } = store.apply(&get("a")).unwrap() else {
+            panic!("range")
+        };
+        assert_eq!(header.revision, 3);
+        assert_eq!(
+            (kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version),
+            (2, 3, 2)
+        );
+
+        let delete = Request::DeleteRange {
+            key: "a".into(),
+            range_end: String::new(),
+            prev_kv: false,
+        };
+        assert_eq!(store.apply(&delete).unwrap().header().revision, 4);
+        assert_eq!(store.apply(&delete).unwrap().header().revision, 4);
+        store.apply(&put("a", "3")).unwrap();
+        assert_eq!(
+            store
+                .get_at("a", 5)
+                .map(|kv| (kv.create_revision, kv.version)),
+            Some((5, 1))
+        );
+        assert_eq!(store.get_at("a", 3).map(|kv| kv.value.as_str()), Some("2"));
+    }
+
+    // Revoking a lease deletes all its keys in one revision; compaction rejects old and future
+    // revisions with etcd's messages.
+    #[test]
+    fn revoke_and_compact() {
+        let mut store = Store::default();
+        store
+            .apply(&Request::Put {
+                key: "a".into(),
+                value: "1".into(),
+                lease: 7,
+                prev_kv: false,
+            })
+            .unwrap();
+        store
+            .apply(&Request::Put {
+                key: "b".into(),
+                value: "1".into(),
+                lease: 7,
+                prev_kv: false,
+            })
+            .unwrap();
+        assert_eq!(
+            store
+                .apply(&Request::LeaseRevoke { id: 7 })
+                .unwrap()
+                .header()
+                .revision,
+            4
+        );
+        assert!(store.range_at("a", "\0", 4).is_empty());
+        assert_eq!(store.changes_at(4).len(), 2);
+
+        assert_eq!(
+            store.apply(&Request::Compact { revision: 9 }),
+            Err(FUTURE_REVISION.to_string())
+        );
+        store.apply(&Request::Compact { revision: 3 }).unwrap();
+        assert_eq!(
+            store.apply(&Request::Compact { revision: 3 }),
+            Err(COMPACTED.to_string())
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Watch guarantees, checked against the linearized write order.
+//!
+//! A watch must deliver, from its start revision on, exactly the events of the writes in its
+//! key range (minus filtered ones): ordered by revision, each once, all events of a revision in
+//! one response, with no revision skipped, and with the key's previous version as `prev_kv` when
+//! asked. A watch started below the compaction point must be canceled with the compact
+//! revision instead. Revisions beyond what responses reveal cannot be told apart, so events
+//! there are checked only for order, uniqueness and atomicity.
+
+use std::collections::BTreeMap;
+
+use crate::counterexample::Violation;
+use crate::etcd::{EtcdOperation, WatchStream};
+use crate::history::{EventType, KeyValue, Request, WatchEvent, WatchFilter};
+use crate::model::etcd::{Store, in_range};
+
+/// Checks every watch of the history against the linearized `store`.
+pub fn check(
+    watches: &[WatchStream],
+    operations: &[EtcdOperation],
+    store: &Store,
+) -> Vec<Violation> {
+    watches
+        .iter()
+        .flat_map(|watch| check_one(watch, operations, store))
+        .collect()
+}
+
+fn check_one(watch: &WatchStream, operations: &[EtcdOperation], store: &Store) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut report = |property: &'static str, description: String| {
+        violations.push(Violation {
+            property,
+            description: format!("watch #{}: {description}", watch.op),
+            operations: vec![watch.op],
+        });
+    };
+    if let Some(description) = compaction_problem(watch, operations) {
+        report("watch compaction cancel", description);
+        return violations;
+    }
+    let deliveries: Vec<(usize, &WatchEvent)> = watch
+        .responses
+        .iter()
+        .enumerate()
+        .flat_map(|(delivery, response)| response.events.iter().map(move |event| (delivery, event)))
+        .collect();
+    if let Some(description) = order_problem(&deliveries) {
+        report("watch ordered, unique and atomic", description);
+        return violations;
+    }
+    let Some(start) = start_revision(watch, &deliveries) else {
+        return violations;
+    };
+    let last_delivered = deliveries
+        .last()
+        .map_or(start - 1, |(_, event)| event.revision());
+    let by_revision = group_by_revision(&deliveries);
+    for revision in start..=last_delivered.min(store.revision) {
+        let expected = expected_events(watch, store, revision);
+        let delivered: Vec<WatchEvent> = by_revision.get(&revision).cloned().unwrap_or_default();
+        if delivered != expected {
+            let property = if delivered.is_empty() {
+                "watch reliable"
+            } else {
+                "watch events match writes"
+            };
+            report(
+                property,
+                format!(
+                    "at revision {revision} delivered {delivered:?} but the writes make {expected:?}"
+                ),
+            );
+            break;
+        }
+    }
+    violations
+}
+
+/// The first revision the watch must report: its start, or the one after its creation.
+fn start_revision(watch: &WatchStream, deliveries: &[(usize, &WatchEvent)]) -> Option<i64> {
+    if watch.start_revision > 0 {
+        return Some(watch.start_revision);
+    }
+    match (watch.created_revision, deliveries.first()) {
+        (Some(created), _) => Some(created + 1),
+        // Without the creation header the start is unknown: check from the first delivery on.
+        (None, Some((_, first))) => Some(first.revision()),
+        (None, None) => None,
+    }
+}
+
+/// A watch started below a compaction that completed before the watch was asked for must be
+/// canceled with the compact revision; a watch canceled for compaction must have started below it.
+fn compaction_problem(watch: &WatchStream, operations: &[EtcdOperation]) -> Option<String> {
+    let invoke_ns = watch.invoke_ns;
+    let compacted_before = operations
+        .iter()
+        .filter(|operation| operation.output().is_some() && operation.return_ns() < invoke_ns)
+        .filter_map(|operation| match operation.input {
+            Request::Compact { revision } => Some(revision),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let canceled = watch
+        .responses
+        .iter()
+        .find(|response| response.canceled && response.compact_revision > 0);
+    match canceled {
+        None if watch.start_revision > 0 && watch.start_revision < compacted_before => {
+            Some(format!(
+                "started at revision {} after compaction to {compacted_before}, but was not canceled",
+                watch.start_revision
+            ))
+        }
+        Some(cancel)
+            if watch.start_revision >= cancel.compact_revision || watch.start_revision == 0 =>
+        {
+            Some(format!(
+                "canceled for compaction at {} though it started at revision {}",
+                cancel.compact_revision, watch.start_revision
+            ))
+        }
+        Some(cancel) if cancel.compact_revision < compacted_before => Some(format!(
+            "canceled with compact revision {} though the store was compacted to {compacted_before}",
+            cancel.compact_revision
+        )),
+        Some(_)
+            if watch
+                .responses
+                .iter()
+                .any(|response| !response.events.is_empty()) =>
+        {
+            Some("delivered events although it was canceled for compaction".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Revisions must not go down, no (key, revision) may repeat, and a revision's events must all
+/// come in one response.
+fn order_problem(deliveries: &[(usize, &WatchEvent)]) -> Option<String> {
+    for pair in deliveries.windows(2) {
+        let ((first_delivery, first), (second_delivery, second)) = (pair[0], pair[1]);
+        if second.revision() < first.revision() {
+            return Some(format!(
+                "revision {} came after revision {}",
+                second.revision(),
+                first.revision()
+            ));
+        }
+        if second.revision() == first.revision() && second.kv.key == first.kv.key {
+            return Some(format!(
+                "key {:?} at revision {} was delivered twice",
+                first.kv.key,
+                first.revision()
+            ));
+        }
+        if second.revision() == first.revision() && second_delivery != first_delivery {
+            return Some(format!(
+                "the events of revision {} were split across responses",
+                first.revision()
+            ));
+        }
+    }
+    None
+}
+
+fn group_by_revision(deliveries: &[(usize, &WatchEvent)]) -> BTreeMap<i64, Vec<WatchEvent>> {
+    let mut by_revision: BTreeMap<i64, Vec<WatchEvent>> = BTreeMap::new();
+    for (_, event) in deliveries {
+        by_revision
+            .entry(event.revision())
+            .or_default()
+            .push((*event).clone());
+    }
+    for events in by_revision.values_mut() {
+        events.sort_by(|first, second| first.kv.key.cmp(&second.kv.key));
+    }
+    by_revision
+}
+
+/// The events the watch owes for one revision, in key order.
+fn expected_events(watch: &WatchStream, store: &Store, revision: i64) -> Vec<WatchEvent> {
+    store
+        .changes_at(revision)
+        .into_iter()
+        .filter(|(key, _, _)| in_range(key, &watch.key, &watch.range_end))
+        .filter_map(|(key, before, after)| {
+            let (event_type, kv) = match after {
+                Some(kv) => (EventType::Put, kv),
+                None => (
+                    EventType::Delete,
+                    KeyValue {
+                        key,
+                        mod_revision: revision,
+                        ..KeyValue::default()
+                    },
+                ),
+            };
+            let filtered = match event_type {
+                EventType::Put => watch.filters.contains(&WatchFilter::NoPut),
+                EventType::Delete => watch.filters.contains(&WatchFilter::NoDelete),
+            };
+            let prev_kv = before.filter(|_| watch.prev_kv);
+            (!filtered).then_some(WatchEvent {
+                event_type,
+                kv,
+                prev_kv,
+            })
+        })
+        .collect()
+}

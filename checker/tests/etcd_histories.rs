@@ -1,0 +1,395 @@
+//! Hand-written etcd histories in the detcd format, with known verdicts, watches and leases.
+
+use detcd_checker::history::{
+    EventType, HistoryRecord, HistoryWriter, KeyValue, Outcome, Request, Response, ResponseHeader,
+    WatchEvent,
+};
+use detcd_checker::{Budget, CheckReport, Format, Verdict, check_text};
+
+/// Builds a history one record at a time; each operation gets the next op id.
+#[derive(Default)]
+struct Recorder {
+    records: Vec<HistoryRecord>,
+}
+
+impl Recorder {
+    fn invoke(&mut self, client: u64, op: u64, time_ns: u64, request: Request) {
+        self.records.push(HistoryRecord::Invoke {
+            client,
+            op,
+            time_ns,
+            request,
+        });
+    }
+
+    fn ok(&mut self, client: u64, op: u64, time_ns: u64, response: Response) {
+        self.records.push(HistoryRecord::Return {
+            client,
+            op,
+            time_ns,
+            outcome: Outcome::Ok(response),
+        });
+    }
+
+    fn timed_out(&mut self, client: u64, op: u64, time_ns: u64) {
+        let outcome = Outcome::Error {
+            message: "etcdserver: request timed out".into(),
+        };
+        self.records.push(HistoryRecord::Return {
+            client,
+            op,
+            time_ns,
+            outcome,
+        });
+    }
+
+    fn put(
+        &mut self,
+        client: u64,
+        op: u64,
+        times: (u64, u64),
+        key: &str,
+        value: &str,
+        revision: i64,
+    ) {
+        self.invoke(client, op, times.0, put(key, value, 0));
+        self.ok(
+            client,
+            op,
+            times.1,
+            Response::Put {
+                header: header(revision),
+                prev_kv: None,
+            },
+        );
+    }
+
+    fn get(
+        &mut self,
+        client: u64,
+        op: u64,
+        times: (u64, u64),
+        key: &str,
+        seen: Option<KeyValue>,
+        revision: i64,
+    ) {
+        self.invoke(client, op, times.0, get(key));
+        let count = i64::from(seen.is_some());
+        let response = Response::Range {
+            header: header(revision),
+            kvs: seen.into_iter().collect(),
+            count,
+            more: false,
+        };
+        self.ok(client, op, times.1, response);
+    }
+
+    fn check(&self) -> CheckReport {
+        let mut writer = HistoryWriter::new(Vec::new());
+        for record in &self.records {
+            writer.write(record).unwrap();
+        }
+        let text = String::from_utf8(writer.into_inner()).unwrap();
+        check_text(&text, Format::Detcd, Budget::default()).unwrap()
+    }
+}
+
+fn header(revision: i64) -> ResponseHeader {
+    ResponseHeader { revision }
+}
+
+fn put(key: &str, value: &str, lease: i64) -> Request {
+    Request::Put {
+        key: key.into(),
+        value: value.into(),
+        lease,
+        prev_kv: false,
+    }
+}
+
+fn get(key: &str) -> Request {
+    Request::Range {
+        key: key.into(),
+        range_end: String::new(),
+        revision: 0,
+        limit: 0,
+        keys_only: false,
+        count_only: false,
+        serializable: false,
+    }
+}
+
+fn kv(key: &str, value: &str, create_revision: i64, mod_revision: i64, version: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: value.into(),
+        create_revision,
+        mod_revision,
+        version,
+        lease: 0,
+    }
+}
+
+// Sequential writes and reads whose revisions match etcd's are linearizable.
+#[test]
+fn matching_revisions_are_linearizable() {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(1, 2, (20, 30), "a", "2", 3);
+    history.get(2, 3, (25, 40), "a", Some(kv("a", "2", 2, 3, 2)), 3);
+    let report = history.check();
+    assert_eq!(
+        (report.verdict, report.exit_code()),
+        (Verdict::Linearizable, 0),
+        "{report}"
+    );
+}
+
+// A read that returns the value of revision 2 after the write of revision 3 completed is
+// stale: revisions order it before that write, but real time orders it after.
+#[test]
+fn stale_read_is_a_violation() {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(1, 2, (20, 30), "a", "2", 3);
+    history.get(2, 3, (40, 50), "a", Some(kv("a", "1", 2, 2, 1)), 2);
+    let report = history.check();
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    let counterexample = report.counterexample.unwrap();
+    // The read pins the order before the write of revision 3, which had already returned.
+    assert_eq!(
+        counterexample.unplaceable.as_ref().unwrap().label,
+        2,
+        "{counterexample}"
+    );
+    let window: Vec<u64> = counterexample
+        .window
+        .iter()
+        .map(|operation| operation.label)
+        .collect();
+    assert_eq!(window, vec![1, 2, 3], "{counterexample}");
+}
+
+// A read must show the store at its header revision: the right revision with the wrong value
+// is a violation.
+#[test]
+fn wrong_value_at_revision_is_a_violation() {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.get(1, 2, (20, 30), "a", Some(kv("a", "9", 2, 2, 1)), 2);
+    assert_eq!(history.check().verdict, Verdict::NotLinearizable);
+}
+
+// Two successful writes cannot both create the same revision.
+#[test]
+fn two_writes_with_one_revision_is_a_violation() {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(1, 2, (0, 10), "b", "1", 2);
+    let report = history.check();
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    assert!(
+        report
+            .counterexample
+            .unwrap()
+            .summary
+            .contains("two writes returned revision 2")
+    );
+}
+
+// A write whose outcome is unknown may fill a revision that later reads show, even when it
+// took effect after its client timed out; without such a write, the gap is a violation.
+#[test]
+fn unknown_outcome_write_fills_a_revision_gap() {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, put("a", "1", 0));
+    history.timed_out(0, 1, 10);
+    history.get(1, 2, (20, 30), "a", None, 1);
+    history.get(1, 3, (40, 50), "a", Some(kv("a", "1", 2, 2, 1)), 2);
+    history.put(2, 4, (60, 70), "b", "1", 3);
+    assert_eq!(history.check().verdict, Verdict::Linearizable);
+
+    let mut without = Recorder::default();
+    without.get(1, 2, (20, 30), "a", None, 1);
+    without.put(2, 4, (60, 70), "b", "1", 3);
+    let report = without.check();
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    assert!(
+        report
+            .counterexample
+            .unwrap()
+            .summary
+            .contains("revision 2 appears in responses")
+    );
+}
+
+// A definitive error means the request did not happen, so it cannot explain a gap.
+#[test]
+fn definitive_error_does_not_fill_a_gap() {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, put("a", "1", 0));
+    let outcome = Outcome::Error {
+        message: "etcdserver: requested lease not found".into(),
+    };
+    history.records.push(HistoryRecord::Return {
+        client: 0,
+        op: 1,
+        time_ns: 10,
+        outcome,
+    });
+    history.get(1, 2, (20, 30), "a", Some(kv("a", "1", 2, 2, 1)), 2);
+    assert_eq!(history.check().verdict, Verdict::NotLinearizable);
+}
+
+/// A watch on "a" from revision 2, with the given responses' events.
+fn watched(history: &mut Recorder, deliveries: Vec<Vec<WatchEvent>>) {
+    let request = Request::Watch {
+        key: "a".into(),
+        range_end: String::new(),
+        start_revision: 2,
+        prev_kv: false,
+        filters: vec![],
+    };
+    history.invoke(9, 100, 0, request);
+    history.ok(9, 100, 1, Response::Watch { header: header(1) });
+    for (index, events) in deliveries.into_iter().enumerate() {
+        let time_ns = 100 + index as u64;
+        history.records.push(HistoryRecord::Watch {
+            client: 9,
+            op: 100,
+            time_ns,
+            events,
+            canceled: false,
+            compact_revision: 0,
+        });
+    }
+}
+
+fn put_event(kv: KeyValue) -> WatchEvent {
+    WatchEvent {
+        event_type: EventType::Put,
+        kv,
+        prev_kv: None,
+    }
+}
+
+// A watch must deliver every write in its range in revision order, without gaps.
+#[test]
+fn watch_must_not_skip_revisions() {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(0, 2, (20, 30), "a", "2", 3);
+    history.put(0, 3, (40, 50), "a", "3", 4);
+    let complete = vec![
+        vec![put_event(kv("a", "1", 2, 2, 1))],
+        vec![put_event(kv("a", "2", 2, 3, 2))],
+        vec![put_event(kv("a", "3", 2, 4, 3))],
+    ];
+    let mut good = Recorder {
+        records: history.records.clone(),
+    };
+    watched(&mut good, complete.clone());
+    assert_eq!(good.check().violations, vec![]);
+
+    let mut gap = Recorder {
+        records: history.records.clone(),
+    };
+    watched(&mut gap, vec![complete[0].clone(), complete[2].clone()]);
+    let report = gap.check();
+    assert_eq!(report.verdict, Verdict::Linearizable);
+    assert_eq!(report.exit_code(), 1, "a watch violation fails the check");
+    assert_eq!(report.violations[0].property, "watch reliable");
+
+    let mut reordered = Recorder {
+        records: history.records,
+    };
+    watched(
+        &mut reordered,
+        vec![complete[1].clone(), complete[0].clone()],
+    );
+    assert_eq!(
+        reordered.check().violations[0].property,
+        "watch ordered, unique and atomic"
+    );
+}
+
+// Once a revoke has returned, a put attached to that lease must not succeed.
+#[test]
+fn put_on_revoked_lease_is_a_violation() {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, Request::LeaseGrant { id: 7, ttl: 10 });
+    history.ok(
+        0,
+        1,
+        5,
+        Response::LeaseGrant {
+            header: header(1),
+            id: 7,
+            ttl: 10,
+        },
+    );
+    history.invoke(0, 2, 10, Request::LeaseRevoke { id: 7 });
+    history.ok(0, 2, 15, Response::LeaseRevoke { header: header(1) });
+    history.invoke(1, 3, 20, put("a", "1", 7));
+    history.ok(
+        1,
+        3,
+        25,
+        Response::Put {
+            header: header(2),
+            prev_kv: None,
+        },
+    );
+    let report = history.check();
+    assert_eq!(report.violations.len(), 1, "{report}");
+    assert_eq!(report.violations[0].property, "lease revoke");
+}
+
+// Keys of a lease may vanish only through an expiry, and only once its TTL has run out since
+// the last keep-alive was sent.
+#[test]
+fn keys_vanish_only_after_lease_ttl() {
+    let second = 1_000_000_000;
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, Request::LeaseGrant { id: 7, ttl: 5 });
+    history.ok(
+        0,
+        1,
+        10,
+        Response::LeaseGrant {
+            header: header(1),
+            id: 7,
+            ttl: 5,
+        },
+    );
+    history.invoke(0, 2, 20, put("a", "1", 7));
+    history.ok(
+        0,
+        2,
+        30,
+        Response::Put {
+            header: header(2),
+            prev_kv: None,
+        },
+    );
+    let mut expired_late = Recorder {
+        records: history.records.clone(),
+    };
+    expired_late.get(1, 3, (6 * second, 6 * second + 10), "a", None, 3);
+    let report = expired_late.check();
+    assert_eq!(
+        (report.verdict, report.violations.len()),
+        (Verdict::Linearizable, 0),
+        "{report}"
+    );
+
+    let mut expired_early = Recorder {
+        records: history.records,
+    };
+    expired_early.get(1, 3, (second, second + 10), "a", None, 3);
+    let report = expired_early.check();
+    assert_eq!(
+        report.violations[0].property, "lease keeps keys while alive",
+        "{report}"
+    );
+}

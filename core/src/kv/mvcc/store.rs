@@ -1,0 +1,349 @@
+//! The multi-version store: a key index over a revision-ordered history (etcd's `kvstore` with
+//! its `treeIndex` and backend).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::kv::error::KvError;
+use crate::kv::mvcc::{KeyIndex, KeyRange, Revision};
+use crate::kv::types::{Event, EventKind, KeyValue};
+
+/// What the size estimate charges per stored change beyond its key and value: etcd's boltdb
+/// stores a revision key, the encoded `KeyValue` and page overhead for each.
+const RECORD_OVERHEAD_BYTES: u64 = 64;
+
+/// One change in the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// For a delete: the key and `mod_revision` only, as in etcd's delete events.
+    pub kv: KeyValue,
+    pub tombstone: bool,
+}
+
+impl Record {
+    fn size_bytes(&self) -> u64 {
+        (self.kv.key.len() + self.kv.value.len()) as u64 + RECORD_OVERHEAD_BYTES
+    }
+
+    pub fn event(&self) -> Event {
+        let kind = if self.tombstone {
+            EventKind::Delete
+        } else {
+            EventKind::Put
+        };
+        Event {
+            kind,
+            kv: self.kv.clone(),
+            prev_kv: None,
+        }
+    }
+}
+
+/// The replicated key-value history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MvccStore {
+    index: BTreeMap<Vec<u8>, KeyIndex>,
+    /// Every change still needed: all changes after the compaction point, the changes made at it,
+    /// and for each key the one change visible at it.
+    records: BTreeMap<Revision, Record>,
+    /// The revision of the last write transaction that changed something; 1 for a new store.
+    current_revision: i64,
+    /// The last compaction point; -1 before the first compaction, as in etcd.
+    compact_revision: i64,
+    /// Sum of the records' sizes, for the quota.
+    size_bytes: u64,
+}
+
+impl Default for MvccStore {
+    fn default() -> Self {
+        MvccStore::new()
+    }
+}
+
+impl MvccStore {
+    pub fn new() -> MvccStore {
+        MvccStore {
+            index: BTreeMap::new(),
+            records: BTreeMap::new(),
+            current_revision: 1,
+            compact_revision: -1,
+            size_bytes: 0,
+        }
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.current_revision
+    }
+
+    pub fn compact_revision(&self) -> i64 {
+        self.compact_revision
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// The revision a read of `revision` (0: the current one) is served at, or etcd's error if the
+    /// store cannot serve it. Reading exactly at the compaction point is allowed.
+    pub fn read_revision(&self, revision: i64) -> Result<i64, KvError> {
+        if revision > self.current_revision {
+            return Err(KvError::FutureRevision);
+        }
+        let at = if revision <= 0 {
+            self.current_revision
+        } else {
+            revision
+        };
+        if at < self.compact_revision {
+            return Err(KvError::Compacted);
+        }
+        Ok(at)
+    }
+
+    /// The key as of revision `at`.
+    pub fn get(&self, key: &[u8], at: i64) -> Option<&KeyValue> {
+        let revision = self.index.get(key)?.get(at)?;
+        Some(&self.records[&revision].kv)
+    }
+
+    /// The keys of `range` that exist at revision `at`, in key order.
+    pub fn visible<'a>(
+        &'a self,
+        range: &KeyRange,
+        at: i64,
+    ) -> impl Iterator<Item = &'a KeyValue> + 'a {
+        let entries = range
+            .bounds()
+            .map(|bounds| self.index.range::<[u8], _>(bounds));
+        entries
+            .into_iter()
+            .flatten()
+            .filter_map(move |(_, index)| Some(&self.records[&index.get(at)?].kv))
+    }
+
+    /// The changes of revisions `from..=to`, in revision order.
+    pub fn changes(&self, from: i64, to: i64) -> impl Iterator<Item = &Record> {
+        let end = Revision::first_of(to.saturating_add(1));
+        let start = Revision::first_of(from).min(end);
+        self.records.range(start..end).map(|(_, record)| record)
+    }
+
+    /// The key just before the change at revision `main`, when history still holds it (the read
+    /// at `main - 1` is not below the compaction point).
+    pub fn prev_kv(&self, key: &[u8], main: i64) -> Option<KeyValue> {
+        let at = main - 1;
+        if at < self.compact_revision {
+            return None;
+        }
+        self.get(key, at).cloned()
+    }
+
+    /// Start a write transaction; its changes share one new revision, made current by `end`.
+    pub fn write(&mut self) -> WriteTxn<'_> {
+        WriteTxn {
+            store: self,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Drop the history before `at` (etcd's compaction). Reads at `at` and later still work, and
+    /// the changes made at `at` stay, so a watch may still start there.
+    pub fn compact(&mut self, at: i64) -> Result<(), KvError> {
+        if at <= self.compact_revision {
+            return Err(KvError::Compacted);
+        }
+        if at > self.current_revision {
+            return Err(KvError::FutureRevision);
+        }
+        let mut keep = BTreeSet::new();
+        self.index.retain(|_, index| {
+            index.compact(at);
+            keep.extend(index.oldest());
+            !index.is_empty()
+        });
+        let unreachable: Vec<Revision> = self
+            .records
+            .range(..Revision::first_of(at))
+            .map(|(revision, _)| *revision)
+            .filter(|r| !keep.contains(r))
+            .collect();
+        for revision in unreachable {
+            let record = self.records.remove(&revision).expect("listed above");
+            self.size_bytes -= record.size_bytes();
+        }
+        self.compact_revision = at;
+        Ok(())
+    }
+
+    /// A hash of the history up to revision `at` (0: the current one) and of the compaction point:
+    /// equal on every member that applied the same entries (etcd's HashKV). FNV-1a, because it is
+    /// fixed by its definition, unlike std's `DefaultHasher`.
+    pub fn hash(&self, at: i64) -> Result<(u32, i64), KvError> {
+        if at > self.current_revision {
+            return Err(KvError::FutureRevision);
+        }
+        if at > 0 && at < self.compact_revision {
+            return Err(KvError::Compacted);
+        }
+        let at = if at <= 0 { self.current_revision } else { at };
+        let mut hash = Fnv1a::default();
+        hash.write_i64(self.compact_revision);
+        for (revision, record) in self.records.range(..Revision::first_of(at + 1)) {
+            hash.write_i64(revision.main);
+            hash.write_i64(revision.sub);
+            hash.write(&[u8::from(record.tombstone)]);
+            hash.write_bytes(&record.kv.key);
+            hash.write_bytes(&record.kv.value);
+            hash.write_i64(record.kv.create_revision);
+            hash.write_i64(record.kv.version);
+            hash.write_i64(record.kv.lease);
+        }
+        Ok((hash.finish(), at))
+    }
+
+    fn insert(&mut self, key: &[u8], revision: Revision, record: Record) {
+        let index = self.index.entry(key.to_vec()).or_default();
+        if record.tombstone {
+            index.tombstone(revision);
+        } else {
+            index.put(revision);
+        }
+        self.size_bytes += record.size_bytes();
+        let replaced = self.records.insert(revision, record);
+        assert!(replaced.is_none(), "a revision is written once");
+    }
+}
+
+/// A write transaction (etcd's `storeTxnWrite`): reads see its own earlier writes; every change
+/// gets revision (current + 1, sub) with rising sub; `end` makes that revision current if anything
+/// changed, so the store revision rises once per transaction, not per key.
+#[derive(Debug)]
+pub struct WriteTxn<'a> {
+    store: &'a mut MvccStore,
+    changes: Vec<Revision>,
+}
+
+impl WriteTxn<'_> {
+    pub fn store(&self) -> &MvccStore {
+        self.store
+    }
+
+    /// The revision this transaction writes at.
+    pub fn main(&self) -> i64 {
+        self.store.current_revision + 1
+    }
+
+    /// The revision reads inside the transaction are served at: its own, once it has written.
+    pub fn read_revision(&self) -> i64 {
+        if self.changes.is_empty() {
+            self.store.current_revision
+        } else {
+            self.main()
+        }
+    }
+
+    /// Put `key`; returns the key as it was before.
+    pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Option<KeyValue> {
+        let prev = self.store.get(key, self.read_revision()).cloned();
+        let main = self.main();
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision: prev.as_ref().map_or(main, |prev| prev.create_revision),
+            mod_revision: main,
+            version: prev.as_ref().map_or(1, |prev| prev.version + 1),
+            value,
+            lease,
+        };
+        self.record(Record {
+            kv,
+            tombstone: false,
+        });
+        prev
+    }
+
+    /// Delete every key of `range`; returns the deleted keys as they were, in key order.
+    pub fn delete_range(&mut self, range: &KeyRange) -> Vec<KeyValue> {
+        let deleted: Vec<KeyValue> = self
+            .store
+            .visible(range, self.read_revision())
+            .cloned()
+            .collect();
+        for prev in &deleted {
+            let kv = KeyValue {
+                key: prev.key.clone(),
+                mod_revision: self.main(),
+                ..KeyValue::default()
+            };
+            self.record(Record {
+                kv,
+                tombstone: true,
+            });
+        }
+        deleted
+    }
+
+    /// True once the transaction has changed something.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// Finish the transaction; returns the store revision after it.
+    pub fn end(mut self) -> i64 {
+        self.commit();
+        self.store.current_revision
+    }
+
+    fn commit(&mut self) {
+        if !self.changes.is_empty() {
+            self.store.current_revision += 1;
+            self.changes.clear();
+        }
+    }
+
+    fn record(&mut self, record: Record) {
+        let revision = Revision::new(self.main(), self.changes.len() as i64);
+        let key = record.kv.key.clone();
+        self.store.insert(&key, revision, record);
+        self.changes.push(revision);
+    }
+}
+
+/// A transaction dropped without `end` still commits: its records are already in the history, and
+/// leaving the revision behind them would let the next transaction reuse it.
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        self.commit();
+    }
+}
+
+/// 32-bit FNV-1a, with lengths written before byte strings so that field boundaries count.
+#[derive(Debug)]
+struct Fnv1a(u32);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0x811c_9dc5)
+    }
+}
+
+impl Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+
+    fn write_i64(&mut self, value: i64) {
+        self.write(&value.to_le_bytes());
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self.write_i64(bytes.len() as i64);
+        self.write(bytes);
+    }
+
+    fn finish(&self) -> u32 {
+        self.0
+    }
+}
