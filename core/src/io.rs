@@ -46,6 +46,8 @@ pub enum Input<M, Req> {
     },
     /// Every persist batch through `through` is durable.
     Persisted { now: Instant, through: PersistToken },
+    /// A client's connection closed; its streams (watches) end.
+    ClientClosed { now: Instant, client: ClientId },
 }
 
 impl<M, Req> Input<M, Req> {
@@ -54,7 +56,8 @@ impl<M, Req> Input<M, Req> {
             Input::Timeout { now }
             | Input::Message { now, .. }
             | Input::Request { now, .. }
-            | Input::Persisted { now, .. } => *now,
+            | Input::Persisted { now, .. }
+            | Input::ClientClosed { now, .. } => *now,
         }
     }
 }

@@ -140,6 +140,10 @@ impl<S: StateMachine> Node<S> {
             self.respond(client, request, ServiceError::TooManyRequests.into());
             return;
         }
+        if let Err(response) = self.state.validate(&body) {
+            self.respond(client, request, response);
+            return;
+        }
         let result = match self.state.route(&body) {
             Route::Propose => self.propose(EntryKind::Normal, client, request, None, body),
             Route::ConfChange(change) => {
@@ -244,20 +248,19 @@ impl<S: StateMachine> Node<S> {
             self.leading = leading;
             self.state.leadership_changed(self.now, leading);
         }
-        if leading {
-            for body in self.state.leader_tick(self.now) {
-                // A refused expiry is proposed again at the next tick.
-                let _ = self.raft.propose(
-                    self.now,
-                    EntryKind::Normal,
-                    encode(&Proposal {
-                        origin: None,
-                        change: None,
-                        body,
-                    }),
-                );
-            }
+        let mut notify = Notifications::new();
+        for body in self.state.tick(self.now, leading, &mut notify) {
+            // A refused proposal (a lease expiry) is made again at a later tick.
+            let proposal = Proposal {
+                origin: None,
+                change: None,
+                body,
+            };
+            let _ = self
+                .raft
+                .propose(self.now, EntryKind::Normal, encode(&proposal));
         }
+        self.notify(notify);
         self.apply_committed();
         self.collect_read_states();
         self.serve_ready_reads();
@@ -381,12 +384,8 @@ impl<S: StateMachine> Node<S> {
             .map(|read| read.deadline)
             .min()
             .unwrap_or(Instant::NEVER);
-        let leader = if self.leading {
-            self.state.next_deadline()
-        } else {
-            Instant::NEVER
-        };
-        self.raft.next_deadline().min(writes).min(reads).min(leader)
+        let state = self.state.next_deadline(self.leading);
+        self.raft.next_deadline().min(writes).min(reads).min(state)
     }
 }
 
@@ -407,6 +406,7 @@ impl<S: StateMachine> Machine for Node<S> {
                 ..
             } => self.handle_request(client, request, body),
             Input::Persisted { now, through } => self.raft.handle_persisted(now, through),
+            Input::ClientClosed { client, .. } => self.state.client_closed(client),
         }
         self.after_input();
     }

@@ -85,8 +85,9 @@ impl std::fmt::Display for ServiceError {
     }
 }
 
-/// What the Raft log replicates. Every method but [`StateMachine::tick`] and
-/// [`StateMachine::serve`] must be a pure function of the applied requests, so that members agree.
+/// What the Raft log replicates. `apply`, `apply_conf_change`, `snapshot` and `restore` must be
+/// pure functions of the applied requests, so that members agree; `serve` and `tick` answer from
+/// this member's own state and time.
 pub trait StateMachine {
     type Request: Clone + Debug + Serialize + DeserializeOwned;
     type Response: Clone + Debug + From<ServiceError>;
@@ -124,16 +125,29 @@ pub trait StateMachine {
         notify: &mut Notifications<Self::Response>,
     ) -> Option<Self::Response>;
 
-    /// Leader duties that depend on time (lease expiry): requests the leader should propose now.
-    /// Called after every input while this member leads; never on other members.
-    fn leader_tick(&mut self, now: Instant) -> Vec<Self::Request>;
+    /// Check a request against the state machine's rules and limits before it is routed, and so
+    /// before it takes a log entry; an error is the answer to send.
+    fn validate(&self, request: &Self::Request) -> Result<(), Self::Response>;
+
+    /// Time-driven duties at `now`, called after every input on every member: watch progress
+    /// notifications and catching up slow watchers (into `notify`), and, when `leading`, lease
+    /// expiry, returned as requests for the leader to propose.
+    fn tick(
+        &mut self,
+        now: Instant,
+        leading: bool,
+        notify: &mut Notifications<Self::Response>,
+    ) -> Vec<Self::Request>;
+
+    /// The next time `tick` has work to do; `Instant::NEVER` if none.
+    fn next_deadline(&self, leading: bool) -> Instant;
 
     /// Leadership changed at `now`. A new leader gives every lease a fresh deadline, as etcd does,
-    /// so that no lease expires early because leadership moved.
+    /// so that no lease expires early because leadership moved; a deposed one expires nothing.
     fn leadership_changed(&mut self, now: Instant, leading: bool);
 
-    /// The next time `leader_tick` has work to do; `Instant::NEVER` if none.
-    fn next_deadline(&self) -> Instant;
+    /// A client's connection closed: forget its streams (watches).
+    fn client_closed(&mut self, client: ClientId);
 
     /// The whole state, for a Raft snapshot.
     fn snapshot(&self) -> Vec<u8>;

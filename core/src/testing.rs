@@ -106,15 +106,26 @@ impl StateMachine for Journal {
         ))
     }
 
-    fn leader_tick(&mut self, _: Instant) -> Vec<JournalRequest> {
+    fn validate(&self, _: &JournalRequest) -> Result<(), JournalResponse> {
+        Ok(())
+    }
+
+    fn tick(
+        &mut self,
+        _: Instant,
+        _: bool,
+        _: &mut Notifications<JournalResponse>,
+    ) -> Vec<JournalRequest> {
         Vec::new()
+    }
+
+    fn next_deadline(&self, _: bool) -> Instant {
+        Instant::NEVER
     }
 
     fn leadership_changed(&mut self, _: Instant, _: bool) {}
 
-    fn next_deadline(&self) -> Instant {
-        Instant::NEVER
-    }
+    fn client_closed(&mut self, _: ClientId) {}
 
     fn snapshot(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("a journal encodes")

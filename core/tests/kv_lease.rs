@@ -112,20 +112,26 @@ mod kv {
         let mut harness = Harness::default();
         harness.kv.leadership_changed(secs(0), true);
         grant(&mut harness, 1, 10);
-        assert!(harness.kv.leader_tick(secs(1)).is_empty());
-        assert_eq!(harness.kv.next_deadline(), secs(11));
-        assert!(harness.kv.leader_tick(secs(10)).is_empty());
+        assert!(harness.kv.tick(secs(1), true, &mut Vec::new()).is_empty());
+        assert_eq!(harness.kv.next_deadline(true), secs(11));
+        assert!(harness.kv.tick(secs(10), true, &mut Vec::new()).is_empty());
         let revoke = Request::LeaseRevoke(LeaseRevokeRequest { id: 1 });
-        assert_eq!(harness.kv.leader_tick(secs(11)), vec![revoke.clone()]);
+        assert_eq!(
+            harness.kv.tick(secs(11), true, &mut Vec::new()),
+            vec![revoke.clone()]
+        );
         assert!(
-            harness.kv.leader_tick(secs(12)).is_empty(),
+            harness.kv.tick(secs(12), true, &mut Vec::new()).is_empty(),
             "a revoke in flight is not proposed again at once"
         );
-        assert_eq!(harness.kv.next_deadline(), secs(14));
-        assert_eq!(harness.kv.leader_tick(secs(14)), vec![revoke.clone()]);
+        assert_eq!(harness.kv.next_deadline(true), secs(14));
+        assert_eq!(
+            harness.kv.tick(secs(14), true, &mut Vec::new()),
+            vec![revoke.clone()]
+        );
         harness.apply(revoke);
-        assert!(harness.kv.leader_tick(secs(30)).is_empty());
-        assert_eq!(harness.kv.next_deadline(), Instant::NEVER);
+        assert!(harness.kv.tick(secs(30), true, &mut Vec::new()).is_empty());
+        assert_eq!(harness.kv.next_deadline(true), Instant::NEVER);
     }
 
     // Keep-alive on the leader restarts the TTL from now; time-to-live reports the whole seconds
@@ -136,7 +142,7 @@ mod kv {
         harness.kv.leadership_changed(secs(0), true);
         grant(&mut harness, 1, 10);
         put_leased(&mut harness, "k", 1);
-        harness.kv.leader_tick(secs(0));
+        harness.kv.tick(secs(0), true, &mut Vec::new());
         let alive = leader_serve(
             &mut harness,
             secs(8),
@@ -150,7 +156,7 @@ mod kv {
                 ..
             })
         ));
-        assert!(harness.kv.leader_tick(secs(17)).is_empty());
+        assert!(harness.kv.tick(secs(17), true, &mut Vec::new()).is_empty());
         let Response::LeaseTimeToLive(ttl) = leader_serve(
             &mut harness,
             secs(13),
@@ -162,7 +168,7 @@ mod kv {
             (ttl.ttl_secs, ttl.granted_ttl_secs, ttl.keys),
             (5, 10, vec![b"k".to_vec()])
         );
-        assert_eq!(harness.kv.leader_tick(secs(18)).len(), 1);
+        assert_eq!(harness.kv.tick(secs(18), true, &mut Vec::new()).len(), 1);
     }
 
     // v3rpc/lease.go: keep-alive of an unknown or expired lease answers TTL 0; time-to-live of an
@@ -188,7 +194,7 @@ mod kv {
         };
         assert_eq!(ttl.ttl_secs, -1);
         grant(&mut harness, 5, 10);
-        harness.kv.leader_tick(secs(0));
+        harness.kv.tick(secs(0), true, &mut Vec::new());
         let Response::LeaseKeepAlive(expired) = leader_serve(
             &mut harness,
             secs(10),
@@ -213,10 +219,20 @@ mod kv {
     fn new_leader_gives_fresh_deadlines() {
         let mut follower = Harness::default();
         grant(&mut follower, 1, 10);
-        assert!(follower.kv.leader_tick(secs(100)).is_empty());
+        assert!(
+            follower
+                .kv
+                .tick(secs(100), true, &mut Vec::new())
+                .is_empty()
+        );
         follower.kv.leadership_changed(secs(100), true);
-        assert!(follower.kv.leader_tick(secs(109)).is_empty());
-        assert_eq!(follower.kv.leader_tick(secs(110)).len(), 1);
+        assert!(
+            follower
+                .kv
+                .tick(secs(109), true, &mut Vec::new())
+                .is_empty()
+        );
+        assert_eq!(follower.kv.tick(secs(110), true, &mut Vec::new()).len(), 1);
     }
 
     // A deposed leader (lessor.Demote) forgets its deadlines and never expires anything.
@@ -225,10 +241,10 @@ mod kv {
         let mut harness = Harness::default();
         harness.kv.leadership_changed(secs(0), true);
         grant(&mut harness, 1, 10);
-        harness.kv.leader_tick(secs(0));
+        harness.kv.tick(secs(0), true, &mut Vec::new());
         harness.kv.leadership_changed(secs(5), false);
-        assert!(harness.kv.leader_tick(secs(60)).is_empty());
-        assert_eq!(harness.kv.next_deadline(), Instant::NEVER);
+        assert!(harness.kv.tick(secs(60), true, &mut Vec::new()).is_empty());
+        assert_eq!(harness.kv.next_deadline(true), Instant::NEVER);
     }
 
     // LeaseLeases lists every lease, in id order, on any member.

@@ -510,7 +510,9 @@ mod kv {
                 Request::Watch(WatchRequest::Create(create)),
             );
             for _ in 0..model.current() + 1 {
-                harness.kv.tick(Instant::ZERO, &mut harness.notified);
+                harness
+                    .kv
+                    .tick_watches(Instant::ZERO, &mut harness.notified);
             }
             let responses: Vec<WatchResponse> = watch_responses(&harness.take_notified())
                 .into_iter()

@@ -269,7 +269,9 @@ mod kv {
             "a progress request waits until the stream is synced"
         );
         while harness.kv.next_tick_deadline() == Instant::ZERO {
-            harness.kv.tick(Instant::ZERO, &mut harness.notified);
+            harness
+                .kv
+                .tick_watches(Instant::ZERO, &mut harness.notified);
             rest.extend(watch_responses(&harness.take_notified()));
         }
         assert_eq!(
@@ -312,7 +314,7 @@ mod kv {
         assert_eq!(harness.kv.next_tick_deadline(), Instant::ZERO + interval);
         harness
             .kv
-            .tick(Instant::ZERO + interval, &mut harness.notified);
+            .tick_watches(Instant::ZERO + interval, &mut harness.notified);
         let progress = watch_responses(&harness.take_notified());
         assert_eq!(progress.len(), 1);
         assert_eq!(
@@ -325,9 +327,9 @@ mod kv {
         );
         harness
             .kv
-            .tick(Instant::ZERO + interval * 2, &mut harness.notified);
+            .tick_watches(Instant::ZERO + interval * 2, &mut harness.notified);
         assert_eq!(watch_responses(&harness.take_notified()).len(), 2);
-        harness.kv.tick(
+        harness.kv.tick_watches(
             Instant::ZERO + interval * 2 + Duration::from_secs(1),
             &mut harness.notified,
         );
@@ -354,7 +356,7 @@ mod kv {
         ahead.put("k", "2");
         ahead.put("k", "3");
         behind.kv.restore(&ahead.kv.snapshot());
-        behind.kv.tick(Instant::ZERO, &mut behind.notified);
+        behind.kv.tick_watches(Instant::ZERO, &mut behind.notified);
         let caught_up = watch_responses(&behind.take_notified());
         assert_eq!(
             events_of(&caught_up[..1]),
@@ -374,7 +376,9 @@ mod kv {
         lagging.put("k", "1");
         create(&mut lagging, watch("k", ""));
         lagging.kv.restore(&ahead.kv.snapshot());
-        lagging.kv.tick(Instant::ZERO, &mut lagging.notified);
+        lagging
+            .kv
+            .tick_watches(Instant::ZERO, &mut lagging.notified);
         let canceled = watch_responses(&lagging.take_notified());
         assert!(canceled[0].canceled && canceled[0].compact_revision == 5);
     }

@@ -159,7 +159,7 @@ impl KvStore {
 
     /// Per-member time-driven work for watches: one delivery step for lagging watchers, and the
     /// periodic progress notifications. Call it at `next_tick_deadline` on every member.
-    pub fn tick(&mut self, now: Instant, notify: &mut Notifications<Response>) {
+    pub fn tick_watches(&mut self, now: Instant, notify: &mut Notifications<Response>) {
         self.sync_watches(notify);
         self.watches.tick(
             now,
@@ -573,7 +573,21 @@ impl StateMachine for KvStore {
         response
     }
 
-    fn leader_tick(&mut self, now: Instant) -> Vec<Request> {
+    fn validate(&self, request: &Request) -> Result<(), Response> {
+        KvStore::validate(self, request).map_err(Response::Error)
+    }
+
+    /// Watches on every member; lease expiry on the leader.
+    fn tick(
+        &mut self,
+        now: Instant,
+        leading: bool,
+        notify: &mut Notifications<Response>,
+    ) -> Vec<Request> {
+        self.tick_watches(now, notify);
+        if !leading {
+            return Vec::new();
+        }
         self.deadlines.refresh(now, &self.state.lessor);
         let expired = self
             .deadlines
@@ -584,6 +598,15 @@ impl StateMachine for KvStore {
             .collect()
     }
 
+    fn next_deadline(&self, leading: bool) -> Instant {
+        let leases = if leading {
+            self.deadlines.next_deadline()
+        } else {
+            Instant::NEVER
+        };
+        self.next_tick_deadline().min(leases)
+    }
+
     fn leadership_changed(&mut self, now: Instant, leading: bool) {
         if leading {
             self.deadlines.promote(now, &self.state.lessor);
@@ -592,8 +615,8 @@ impl StateMachine for KvStore {
         }
     }
 
-    fn next_deadline(&self) -> Instant {
-        self.deadlines.next_deadline()
+    fn client_closed(&mut self, client: ClientId) {
+        self.close_client(client);
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -604,7 +627,12 @@ impl StateMachine for KvStore {
     /// restored history at the next delivery step, or is canceled if that history was compacted.
     /// A leader gives the restored leases fresh deadlines at its next tick.
     fn restore(&mut self, snapshot: &[u8]) {
-        self.state = postcard::from_bytes(snapshot).expect("a snapshot this store wrote decodes");
+        // An empty snapshot is the bootstrap state of a new cluster.
+        self.state = if snapshot.is_empty() {
+            Replicated::default()
+        } else {
+            postcard::from_bytes(snapshot).expect("a snapshot this store wrote decodes")
+        };
         self.deadlines.forget_deadlines();
     }
 }
