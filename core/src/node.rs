@@ -6,7 +6,7 @@
 //! requests are served at once. Requests not answered within `request_timeout` fail with etcd's
 //! "request timed out" — their outcome is unknown, as in etcd.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +47,27 @@ impl NodeConfig {
 struct Proposal<R> {
     /// The member that received the request and answers it; `None` for the leader's own
     /// proposals (lease expiry).
-    origin: Option<(NodeId, ClientId, RequestId)>,
+    origin: Option<Origin>,
     change: Option<ConfChange>,
     body: R,
+}
+
+/// A request waiting for an answer, as the deadline index names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    Write(ClientId, RequestId),
+    Read(u64),
+}
+
+/// Who answers a proposal once applied: the member and its session (one incarnation of the
+/// process), and the client's ids. The session keeps an entry proposed before a restart from
+/// answering a request of the new incarnation that reuses the same ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Origin {
+    node: NodeId,
+    session: u64,
+    client: ClientId,
+    request: RequestId,
 }
 
 /// A linearizable read waiting for its read index, then for the state machine to reach it.
@@ -74,6 +92,11 @@ pub struct Node<S: StateMachine> {
     /// Writes this member proposed, by (client, request), with their deadlines.
     pending_writes: BTreeMap<(ClientId, RequestId), Instant>,
     pending_reads: BTreeMap<u64, PendingRead<S::Request>>,
+    /// Every pending request by deadline, so expiry and the next wake-up cost no scan.
+    deadlines: BTreeSet<(Instant, Pending)>,
+    /// Random per incarnation (from the seed): tags this incarnation's proposals and read
+    /// contexts, so that an answer meant for an earlier incarnation never serves a new request.
+    session: u64,
     next_read_context: u64,
     outputs: VecDeque<Output<Message, S::Response>>,
 }
@@ -90,6 +113,7 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn with_raft(config: NodeConfig, raft: Raft, state: S) -> Node<S> {
+        let session = splitmix64(config.raft.seed);
         Node {
             config,
             raft,
@@ -98,7 +122,9 @@ impl<S: StateMachine> Node<S> {
             leading: false,
             pending_writes: BTreeMap::new(),
             pending_reads: BTreeMap::new(),
-            next_read_context: 1,
+            deadlines: BTreeSet::new(),
+            session,
+            next_read_context: splitmix64(session),
             outputs: VecDeque::new(),
         }
     }
@@ -180,15 +206,22 @@ impl<S: StateMachine> Node<S> {
         change: Option<ConfChange>,
         body: S::Request,
     ) -> Result<(), ServiceError> {
-        let origin = Some((self.id(), client, request));
+        let origin = Some(Origin {
+            node: self.id(),
+            session: self.session,
+            client,
+            request,
+        });
         let data = encode(&Proposal {
             origin,
             change,
             body,
         });
         self.raft.propose(self.now, kind, data)?;
-        self.pending_writes
-            .insert((client, request), self.now + self.config.request_timeout);
+        let deadline = self.now + self.config.request_timeout;
+        self.pending_writes.insert((client, request), deadline);
+        self.deadlines
+            .insert((deadline, Pending::Write(client, request)));
         Ok(())
     }
 
@@ -199,9 +232,11 @@ impl<S: StateMachine> Node<S> {
         body: S::Request,
     ) -> Result<(), ServiceError> {
         let context = self.next_read_context;
-        self.next_read_context += 1;
+        // Contexts start at a random point per incarnation, so two incarnations' never meet.
+        self.next_read_context = self.next_read_context.wrapping_add(1);
         self.raft.read_index(self.now, context)?;
         let deadline = self.now + self.config.request_timeout;
+        self.deadlines.insert((deadline, Pending::Read(context)));
         self.pending_reads.insert(
             context,
             PendingRead {
@@ -294,9 +329,14 @@ impl<S: StateMachine> Node<S> {
                         None => self.state.apply(entry.index, &proposal.body, &mut notify),
                     };
                     self.notify(notify);
-                    if let Some((origin, client, request)) = proposal.origin
-                        && origin == self.id()
-                        && self.pending_writes.remove(&(client, request)).is_some()
+                    if let Some(Origin {
+                        node,
+                        session,
+                        client,
+                        request,
+                    }) = proposal.origin
+                        && (node, session) == (self.id(), self.session)
+                        && self.take_write(client, request)
                     {
                         self.respond(client, request, response);
                     }
@@ -313,7 +353,7 @@ impl<S: StateMachine> Node<S> {
             match read.result {
                 Ok(index) => pending.index = Some(index),
                 Err(error) => {
-                    let pending = self.pending_reads.remove(&read.context).expect("present");
+                    let pending = self.take_read(read.context).expect("present");
                     self.respond(pending.client, pending.request, error.into());
                 }
             }
@@ -329,34 +369,47 @@ impl<S: StateMachine> Node<S> {
             .map(|(&context, _)| context)
             .collect();
         for context in ready {
-            let read = self.pending_reads.remove(&context).expect("present");
+            let read = self.take_read(context).expect("present");
             self.serve(read.client, read.request, &read.body);
         }
     }
 
     /// Requests past their deadline fail with "request timed out": they may still take effect.
     fn expire_requests(&mut self) {
-        let now = self.now;
-        let expired: Vec<(ClientId, RequestId)> = self
-            .pending_writes
-            .iter()
-            .filter(|&(_, &deadline)| deadline <= now)
-            .map(|(&key, _)| key)
-            .collect();
-        for (client, request) in expired {
-            self.pending_writes.remove(&(client, request));
-            self.respond(client, request, ServiceError::Timeout.into());
+        while let Some(&(deadline, pending)) = self.deadlines.first() {
+            if deadline > self.now {
+                break;
+            }
+            match pending {
+                Pending::Write(client, request) => {
+                    self.take_write(client, request);
+                    self.respond(client, request, ServiceError::Timeout.into());
+                }
+                Pending::Read(context) => {
+                    let read = self
+                        .take_read(context)
+                        .expect("every indexed read is pending");
+                    self.respond(read.client, read.request, ServiceError::Timeout.into());
+                }
+            }
         }
-        let expired: Vec<u64> = self
-            .pending_reads
-            .iter()
-            .filter(|(_, read)| read.deadline <= now)
-            .map(|(&context, _)| context)
-            .collect();
-        for context in expired {
-            let read = self.pending_reads.remove(&context).expect("present");
-            self.respond(read.client, read.request, ServiceError::Timeout.into());
-        }
+    }
+
+    /// Forget a pending write; false if it was not pending (answered or expired already).
+    fn take_write(&mut self, client: ClientId, request: RequestId) -> bool {
+        let Some(deadline) = self.pending_writes.remove(&(client, request)) else {
+            return false;
+        };
+        self.deadlines
+            .remove(&(deadline, Pending::Write(client, request)));
+        true
+    }
+
+    fn take_read(&mut self, context: u64) -> Option<PendingRead<S::Request>> {
+        let read = self.pending_reads.remove(&context)?;
+        self.deadlines
+            .remove(&(read.deadline, Pending::Read(context)));
+        Some(read)
     }
 
     fn maybe_snapshot(&mut self) {
@@ -372,20 +425,12 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn next_deadline(&self) -> Instant {
-        let writes = self
-            .pending_writes
-            .values()
-            .min()
-            .copied()
-            .unwrap_or(Instant::NEVER);
-        let reads = self
-            .pending_reads
-            .values()
-            .map(|read| read.deadline)
-            .min()
-            .unwrap_or(Instant::NEVER);
+        let requests = self
+            .deadlines
+            .first()
+            .map_or(Instant::NEVER, |&(deadline, _)| deadline);
         let state = self.state.next_deadline(self.leading);
-        self.raft.next_deadline().min(writes).min(reads).min(state)
+        self.raft.next_deadline().min(requests).min(state)
     }
 }
 
@@ -425,4 +470,12 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 /// Entries are written only by this code, so one that does not decode is a programmer error.
 fn decode<T: for<'de> Deserialize<'de>>(data: &[u8]) -> T {
     postcard::from_bytes(data).expect("a log entry that this node wrote decodes")
+}
+
+/// A 64-bit mixing function (splitmix64's finalizer): spreads a seed over all bits.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

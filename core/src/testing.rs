@@ -385,7 +385,9 @@ impl Cluster {
     /// Restart a crashed member from its durable state.
     pub fn restart(&mut self, id: NodeId) {
         assert!(self.nodes[&id].is_none(), "member {id} is running");
-        let config = self.configs[&id].clone();
+        let mut config = self.configs[&id].clone();
+        // Each incarnation gets its own seed, as a real process would draw one.
+        config.raft.seed ^= self.incarnations[&id].wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let persisted = self.disks[&id].durable.clone();
         self.nodes.insert(
             id,
@@ -405,6 +407,12 @@ impl Cluster {
     pub fn request(&mut self, node: NodeId, body: JournalRequest) -> RequestId {
         let request = self.next_request;
         self.next_request += 1;
+        self.request_with_id(node, request, body);
+        request
+    }
+
+    /// Send a request with a chosen id, as a client that reuses ids across a restart would.
+    pub fn request_with_id(&mut self, node: NodeId, request: RequestId, body: JournalRequest) {
         if self.is_up(node) {
             self.input(node, |now| Input::Request {
                 now,
@@ -413,7 +421,6 @@ impl Cluster {
                 body,
             });
         }
-        request
     }
 
     /// Start an election on `id` now (etcd raft's Campaign).

@@ -346,10 +346,25 @@ where
     /// Process every event up to and including `deadline`, then move the clock to `deadline`, so
     /// that faults injected next happen exactly then.
     pub fn run_until(&mut self, deadline: Instant) {
+        self.run_until_observed(deadline, |_| true);
+    }
+
+    /// Like [`World::run_until`], but call `after_step` after every event, as invariant checks
+    /// do; when it returns false, stop at once (the clock stays at the failing event) and return
+    /// false.
+    pub fn run_until_observed(
+        &mut self,
+        deadline: Instant,
+        mut after_step: impl FnMut(&Self) -> bool,
+    ) -> bool {
         while self.queue.peek_time().is_some_and(|time| time <= deadline) {
             self.step();
+            if !after_step(self) {
+                return false;
+            }
         }
         self.now = self.now.max(deadline);
+        true
     }
 
     /// Run for `duration` of simulated time from now.

@@ -40,7 +40,8 @@ use crate::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftConfig {
     pub id: NodeId,
-    /// Seeds the election-timeout RNG; give each member its own.
+    /// Seeds the member's RNG (election timeouts); give each member, and each restart of it, its
+    /// own, so that incarnations differ.
     pub seed: u64,
     /// Base election timeout; each election waits a random time in `[timeout, 2 * timeout)`.
     pub election_timeout: Duration,
@@ -141,6 +142,8 @@ pub struct Raft {
 
     /// Followers and candidates start an election at this time.
     election_deadline: Instant,
+    /// Set at the first input; until then `now` and the election deadline are unknown.
+    started: bool,
     /// When this member last heard from a current leader; with check-quorum it refuses votes for
     /// an election timeout after that.
     leader_contact: Option<Instant>,
@@ -200,6 +203,7 @@ impl Raft {
             log,
             membership,
             election_deadline: Instant::NEVER,
+            started: false,
             leader_contact: None,
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -221,7 +225,8 @@ impl Raft {
             messages_out: VecDeque::new(),
             reads_out: VecDeque::new(),
         };
-        raft.reset_election_deadline();
+        // The election timer starts at the first input, which brings the first real `now`: a
+        // restarted member waits a full election timeout before it campaigns, as in etcd.
         raft
     }
 
@@ -509,6 +514,10 @@ impl Raft {
         // A driver may report a clock that steps back (drift, a step): Raft only ever waits for
         // deadlines, so an earlier `now` just makes them come later.
         self.now = now;
+        if !self.started {
+            self.started = true;
+            self.reset_election_deadline();
+        }
     }
 
     /// Whether this member may campaign: it is a voter of the membership it has applied.

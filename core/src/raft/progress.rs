@@ -99,6 +99,15 @@ impl Progress {
         }
     }
 
+    /// A heartbeat answer shows the follower is alive while the window is full: the appends in
+    /// flight were probably lost, so free one slot to send again (etcd's FreeFirstOne). The
+    /// follower then rejects the gap, and the leader probes back to where it matches.
+    pub fn free_first_inflight_if_full(&mut self) {
+        if self.state == ProgressState::Replicate && self.inflights.len() >= self.inflight_max {
+            self.inflights.pop_front();
+        }
+    }
+
     /// The follower matches through `index`. Returns false for a stale acknowledgement.
     pub fn acknowledged(&mut self, index: Index) -> bool {
         let advanced = index > self.match_index;

@@ -301,6 +301,7 @@ impl Raft {
             return;
         };
         progress.probe_sent = false;
+        progress.free_first_inflight_if_full();
         if let ProgressState::Snapshot { sent_at, .. } = progress.state
             && now >= sent_at + election_timeout
         {

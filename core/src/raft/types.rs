@@ -216,7 +216,12 @@ impl PersistedState {
             self.snapshot = Some(snapshot.clone());
         }
         if let Some(first) = batch.entries.first() {
-            self.entries.retain(|e| e.index < first.index);
+            // Entries are contiguous, so the replaced suffix starts at a computed position.
+            let keep = self
+                .entries
+                .first()
+                .map_or(0, |e| first.index.saturating_sub(e.index) as usize);
+            self.entries.truncate(keep);
             self.entries.extend(batch.entries.iter().cloned());
         }
         if let Some(hard_state) = batch.hard_state {

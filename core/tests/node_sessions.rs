@@ -1,0 +1,101 @@
+//! Sessions: read contexts (and proposal origins) are tagged per incarnation, so a ReadIndex
+//! answer meant for a read of a previous incarnation never completes a new read with an older
+//! index, which would be a stale read.
+use detcd_core::raft::MessageBody;
+use detcd_core::testing::{Cluster, JournalRequest, JournalResponse};
+use detcd_core::{Duration, NodeConfig};
+
+#[test]
+fn a_read_index_answer_from_before_a_restart_does_not_serve_a_new_read() {
+    let configs = (1..=3).map(|id| {
+        let mut config = NodeConfig::new(id, 5100 + id);
+        // Long leases and check-quorum windows, so the scripted phase below fits in one.
+        config.raft.election_timeout = Duration::from_secs(5);
+        config
+    });
+    let mut cluster = Cluster::with_configs(configs.collect(), 51);
+    let leader = cluster.elect();
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    let w0 = cluster.request(leader, JournalRequest::Append(1));
+    cluster.run_for(Duration::from_millis(500));
+    assert!(matches!(
+        cluster.reply(w0),
+        Some(JournalResponse::Appended { .. })
+    ));
+    assert_eq!(cluster.node(follower).state().applied.len(), 1);
+
+    // The leader cannot confirm reads for a while (heartbeat answers are lost).
+    cluster.set_filter(Box::new(|_, _, m| {
+        !matches!(m.body, MessageBody::HeartbeatResponse { .. })
+    }));
+    // A linearizable read at the follower: read context 1, registered on the leader at index c.
+    let _old_read = cluster.request(follower, JournalRequest::Read { linearizable: true });
+    cluster.run_for(Duration::from_millis(50));
+    // The follower crashes and restarts; appends to it are lost from now on.
+    cluster.crash(follower);
+    cluster.restart(follower);
+    cluster.set_filter(Box::new(move |_, to, m| match m.body {
+        MessageBody::HeartbeatResponse { .. } => false,
+        MessageBody::Append { .. } => to != follower,
+        _ => true,
+    }));
+    cluster.run_for(Duration::from_millis(300));
+    assert_eq!(cluster.node(follower).raft().leader(), Some(leader));
+    // A write commits (leader + the other follower) and is acknowledged.
+    let w1 = cluster.request(leader, JournalRequest::Append(2));
+    cluster.run_for(Duration::from_millis(100));
+    assert!(matches!(
+        cluster.reply(w1),
+        Some(JournalResponse::Appended { .. })
+    ));
+    // Only now a new linearizable read at the restarted follower: it must see the write.
+    let new_read = cluster.request(follower, JournalRequest::Read { linearizable: true });
+    cluster.set_filter(Box::new(move |_, to, m| {
+        !matches!(m.body, MessageBody::Append { .. }) || to != follower
+    }));
+    cluster.run_for(Duration::from_secs(2));
+    let reply = cluster.reply(new_read).cloned();
+    assert!(
+        !matches!(&reply, Some(JournalResponse::Values(values)) if !values.contains(&2)),
+        "stale linearizable read: {reply:?} misses a write acknowledged before the read began"
+    );
+}
+
+/// An entry a member proposed before it restarted carries the old session, so when the restarted
+/// member applies it, it does not answer a new request that happens to reuse the same ids.
+#[test]
+fn an_entry_proposed_before_a_restart_does_not_answer_a_new_request() {
+    let mut cluster = Cluster::new(3, 52);
+    let leader = cluster.elect();
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    // The follower forwards request 7 (value 1) and crashes; the proposal commits without it.
+    cluster.request_with_id(follower, 7, JournalRequest::Append(1));
+    cluster.crash(follower);
+    cluster.run_for(Duration::from_millis(300));
+    cluster.restart(follower);
+    // Its new incarnation learns the leader from heartbeats but gets no entries yet, and receives
+    // another request 7 (value 2); then it catches up and applies both entries.
+    cluster.set_filter(Box::new(move |_, to, message| {
+        to != follower || !matches!(message.body, MessageBody::Append { .. })
+    }));
+    cluster.run_for(Duration::from_millis(500));
+    cluster.request_with_id(follower, 7, JournalRequest::Append(2));
+    cluster.run_for(Duration::from_millis(100));
+    cluster.clear_filter();
+    cluster.run_for(Duration::from_secs(3));
+    let answers: Vec<&JournalResponse> = cluster
+        .replies()
+        .iter()
+        .filter(|r| r.request == 7 && r.node == follower)
+        .map(|r| &r.body)
+        .collect();
+    let [JournalResponse::Appended { index }] = answers[..] else {
+        panic!("one answer expected: {answers:?}")
+    };
+    let applied = &cluster.node(follower).state().applied;
+    assert_eq!(
+        applied.iter().find(|&&(i, _)| i == *index).map(|&(_, v)| v),
+        Some(2),
+        "request 7 was answered with the old entry"
+    );
+}
