@@ -356,7 +356,12 @@ impl WatchEvent {
 /// outcome: treating an ambiguous error as "did not happen" could turn a correct history into a
 /// false violation, while the opposite mistake only loosens the check.
 pub fn is_definitive_error(message: &str) -> bool {
-    const DEFINITIVE: [&str; 9] = [
+    const DEFINITIVE: [&str; 13] = [
+        // detcd refuses these before proposing, so the request never reaches the log.
+        "etcdserver: no leader",
+        "etcdserver: not leader",
+        "etcdserver: too many requests",
+        "raft proposal dropped",
         "mvcc: required revision has been compacted",
         "mvcc: required revision is a future revision",
         "requested lease not found",

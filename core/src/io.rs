@@ -16,7 +16,8 @@ use crate::time::Instant;
 pub type NodeId = u64;
 /// A client connection, as the driver numbers them.
 pub type ClientId = u64;
-/// A request on a client connection; the response carries the same id.
+/// A request on a client connection; the response carries the same id. The ids of one client
+/// rise: the node applies a write at most once per (client, id) and skips a repeated one.
 pub type RequestId = u64;
 
 /// Identifies a [`PersistBatch`]; tokens rise by one per batch, and durability is reported for a

@@ -52,6 +52,37 @@ struct Proposal<R> {
     body: R,
 }
 
+/// The node's part of a snapshot: the sessions beside the state machine's own snapshot.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct NodeSnapshot {
+    sessions: Sessions,
+    state: Vec<u8>,
+}
+
+/// Client sessions (Raft thesis §6.3): for each proposing member incarnation and client, the
+/// highest request id applied. Request ids of one client rise, so a proposal at or below it was
+/// applied already (a duplicate) and is skipped. Replicated, so every member skips the same ones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Sessions {
+    applied: BTreeMap<(NodeId, u64, ClientId), RequestId>,
+}
+
+impl Sessions {
+    /// Record `origin` as applied; false if it (or a later request of its client) already was.
+    fn first_time(&mut self, origin: Origin) -> bool {
+        let key = (origin.node, origin.session, origin.client);
+        if self
+            .applied
+            .get(&key)
+            .is_some_and(|&last| origin.request <= last)
+        {
+            return false;
+        }
+        self.applied.insert(key, origin.request);
+        true
+    }
+}
+
 /// A request waiting for an answer, as the deadline index names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Pending {
@@ -94,6 +125,8 @@ pub struct Node<S: StateMachine> {
     pending_reads: BTreeMap<u64, PendingRead<S::Request>>,
     /// Every pending request by deadline, so expiry and the next wake-up cost no scan.
     deadlines: BTreeSet<(Instant, Pending)>,
+    /// Replicated: which proposals were applied, so each applies once.
+    sessions: Sessions,
     /// Random per incarnation (from the seed): tags this incarnation's proposals and read
     /// contexts, so that an answer meant for an earlier incarnation never serves a new request.
     session: u64,
@@ -104,12 +137,16 @@ pub struct Node<S: StateMachine> {
 impl<S: StateMachine> Node<S> {
     /// A member starting from what it persisted — for a member of a new cluster,
     /// [`PersistedState::bootstrap`] — with a fresh state machine `state`.
-    pub fn restart(config: NodeConfig, mut state: S, persisted: PersistedState) -> Node<S> {
-        if let Some(snapshot) = &persisted.snapshot {
-            state.restore(&snapshot.data);
-        }
+    pub fn restart(config: NodeConfig, state: S, persisted: PersistedState) -> Node<S> {
+        let snapshot = persisted
+            .snapshot
+            .as_ref()
+            .map(|s| s.data.clone())
+            .unwrap_or_default();
         let raft = Raft::restart(config.raft.clone(), persisted);
-        Node::with_raft(config, raft, state)
+        let mut node = Node::with_raft(config, raft, state);
+        node.restore(&snapshot);
+        node
     }
 
     fn with_raft(config: NodeConfig, raft: Raft, state: S) -> Node<S> {
@@ -123,6 +160,7 @@ impl<S: StateMachine> Node<S> {
             pending_writes: BTreeMap::new(),
             pending_reads: BTreeMap::new(),
             deadlines: BTreeSet::new(),
+            sessions: Sessions::default(),
             session,
             next_read_context: splitmix64(session),
             outputs: VecDeque::new(),
@@ -184,7 +222,17 @@ impl<S: StateMachine> Node<S> {
                 Ok(())
             }
             Route::Leader if self.raft.is_leader() => {
-                self.serve(client, request, &body);
+                // etcd's waitAppliedIndex: the leader answers once it has applied all it has
+                // committed, so the answer reflects every write acknowledged before it arrived,
+                // whichever member acknowledged it.
+                let context = self.next_context();
+                self.hold(
+                    context,
+                    client,
+                    request,
+                    body,
+                    Some(self.raft.commit_index()),
+                );
                 Ok(())
             }
             Route::Leader => Err(if self.raft.leader().is_some() {
@@ -231,10 +279,30 @@ impl<S: StateMachine> Node<S> {
         request: RequestId,
         body: S::Request,
     ) -> Result<(), ServiceError> {
-        let context = self.next_read_context;
-        // Contexts start at a random point per incarnation, so two incarnations' never meet.
-        self.next_read_context = self.next_read_context.wrapping_add(1);
+        let context = self.next_context();
         self.raft.read_index(self.now, context)?;
+        self.hold(context, client, request, body, None);
+        Ok(())
+    }
+
+    /// A fresh read context. Contexts start at a random point per incarnation, so two
+    /// incarnations' contexts never meet.
+    fn next_context(&mut self) -> u64 {
+        let context = self.next_read_context;
+        self.next_read_context = self.next_read_context.wrapping_add(1);
+        context
+    }
+
+    /// Serve `body` once this member has applied through `index`: a known index, or (`None`) the
+    /// read index Raft will confirm for `context`.
+    fn hold(
+        &mut self,
+        context: u64,
+        client: ClientId,
+        request: RequestId,
+        body: S::Request,
+        index: Option<Index>,
+    ) {
         let deadline = self.now + self.config.request_timeout;
         self.deadlines.insert((deadline, Pending::Read(context)));
         self.pending_reads.insert(
@@ -244,10 +312,9 @@ impl<S: StateMachine> Node<S> {
                 request,
                 body,
                 deadline,
-                index: None,
+                index,
             },
         );
-        Ok(())
     }
 
     fn serve(&mut self, client: ClientId, request: RequestId, body: &S::Request) {
@@ -312,37 +379,54 @@ impl<S: StateMachine> Node<S> {
     fn apply_committed(&mut self) {
         while let Some(apply) = self.raft.next_to_apply() {
             match apply {
-                Apply::Snapshot(snapshot) => self.state.restore(&snapshot.data),
+                Apply::Snapshot(snapshot) => self.restore(&snapshot.data),
                 Apply::Entry(entry) if entry.data.is_empty() => {}
-                Apply::Entry(entry) => {
-                    let proposal: Proposal<S::Request> = decode(&entry.data);
-                    let mut notify = Notifications::new();
-                    let response = match proposal.change {
-                        Some(change) => match self.raft.apply_conf_change(self.now, &change) {
-                            Ok(()) => self.state.apply_conf_change(
-                                entry.index,
-                                &proposal.body,
-                                self.raft.membership(),
-                            ),
-                            Err(message) => ServiceError::Membership(message).into(),
-                        },
-                        None => self.state.apply(entry.index, &proposal.body, &mut notify),
-                    };
-                    self.notify(notify);
-                    if let Some(Origin {
-                        node,
-                        session,
-                        client,
-                        request,
-                    }) = proposal.origin
-                        && (node, session) == (self.id(), self.session)
-                        && self.take_write(client, request)
-                    {
-                        self.respond(client, request, response);
-                    }
-                }
+                Apply::Entry(entry) => self.apply_entry(entry.index, decode(&entry.data)),
             }
         }
+    }
+
+    fn apply_entry(&mut self, index: Index, proposal: Proposal<S::Request>) {
+        if let Some(origin) = proposal.origin
+            && !self.sessions.first_time(origin)
+        {
+            // A proposal forwarded twice (the network duplicated it) takes effect once.
+            return;
+        }
+        let mut notify = Notifications::new();
+        let response = match proposal.change {
+            Some(change) => match self.raft.apply_conf_change(self.now, &change) {
+                Ok(()) => {
+                    self.state
+                        .apply_conf_change(index, &proposal.body, self.raft.membership())
+                }
+                Err(message) => ServiceError::Membership(message).into(),
+            },
+            None => self.state.apply(index, &proposal.body, &mut notify),
+        };
+        self.notify(notify);
+        if let Some(Origin {
+            node,
+            session,
+            client,
+            request,
+        }) = proposal.origin
+            && (node, session) == (self.id(), self.session)
+            && self.take_write(client, request)
+        {
+            self.respond(client, request, response);
+        }
+    }
+
+    /// Replace the replicated state with a snapshot's (empty: the bootstrap state).
+    fn restore(&mut self, data: &[u8]) {
+        let snapshot: NodeSnapshot = if data.is_empty() {
+            NodeSnapshot::default()
+        } else {
+            decode(data)
+        };
+        self.sessions = snapshot.sessions;
+        self.state.restore(&snapshot.state);
     }
 
     fn collect_read_states(&mut self) {
@@ -418,7 +502,10 @@ impl<S: StateMachine> Node<S> {
             .applied_index()
             .saturating_sub(self.raft.snapshot_index());
         if since >= self.config.snapshot_entries.max(1) {
-            let data = self.state.snapshot();
+            let data = encode(&NodeSnapshot {
+                sessions: self.sessions.clone(),
+                state: self.state.snapshot(),
+            });
             self.raft
                 .compact(self.now, data, self.config.snapshot_catch_up_entries);
         }

@@ -99,3 +99,30 @@ fn an_entry_proposed_before_a_restart_does_not_answer_a_new_request() {
         "request 7 was answered with the old entry"
     );
 }
+
+/// Client sessions (Raft thesis §6.3): when the network delivers every message twice, a
+/// proposal forwarded by a follower reaches the leader twice, yet each write is applied once.
+#[test]
+fn a_duplicated_proposal_is_applied_once() {
+    let mut cluster = Cluster::new(3, 53);
+    let leader = cluster.elect();
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    cluster.faults.duplicate = 1.0;
+    for value in 0..20 {
+        cluster.request(follower, JournalRequest::Append(value));
+        cluster.run_for(Duration::from_millis(50));
+    }
+    cluster.run_for(Duration::from_secs(1));
+    let values: Vec<u64> = cluster
+        .node(leader)
+        .state()
+        .applied
+        .iter()
+        .map(|&(_, v)| v)
+        .collect();
+    assert_eq!(
+        values,
+        (0..20).collect::<Vec<_>>(),
+        "each write applied exactly once"
+    );
+}

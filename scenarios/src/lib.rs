@@ -1,1 +1,3 @@
+//! The scenario catalogue and the `detcd-sim` command.
 
+pub mod catalogue;

@@ -8,6 +8,7 @@
 //!
 //! Layout:
 //! - [`cluster`]: detcd nodes in the world, and the cluster-wide Raft safety checks.
+//! - [`run`]: one run start to verdict: fault phase, liveness phase, history check, report.
 //! - [`world`]: the engine, the [`Host`] that builds machines, and every fault control.
 //! - [`queue`]: the `(time, sequence)` event queue.
 //! - [`network`]: latency, loss, duplication, reordering, [`Partition`]s and clogging.
@@ -22,12 +23,15 @@ pub mod clock;
 pub mod cluster;
 pub mod disk;
 pub mod faults;
+pub mod history;
 pub mod network;
 pub mod options;
 pub mod ping;
 pub mod queue;
 pub mod random;
+pub mod run;
 pub mod trace;
+pub mod workload;
 pub mod world;
 
 pub use disk::StorageFailure;

@@ -7,7 +7,7 @@
 //! delivery, a `Persist` into a disk completion, a `Respond` into a response reaching its client,
 //! and the final `Timeout` into the node's single wake-up.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io;
 
@@ -222,6 +222,8 @@ pub struct World<H: Host> {
     faults: FaultSchedule,
     tracer: Tracer<MessageOf<H>, RequestOf<H>, ResponseOf<H>>,
     responses: Vec<ClientResponse<ResponseOf<H>>>,
+    /// When the latest response on each (node, client) connection arrives.
+    connection_last_arrival: BTreeMap<(u32, ClientId), Instant>,
     message_id_next: u64,
     stats: WorldStats,
 }
@@ -314,6 +316,7 @@ where
             faults,
             tracer: Tracer::new(TraceSettings::default()),
             responses: Vec::new(),
+            connection_last_arrival: BTreeMap::new(),
             message_id_next: 0,
             stats: WorldStats::default(),
         }
@@ -783,7 +786,15 @@ where
     }
 
     fn respond(&mut self, node: u32, client: ClientId, request: RequestId, body: ResponseOf<H>) {
-        let at = self.now + self.client_latency();
+        // A client connection is a stream (gRPC over TCP): its responses arrive in the order they
+        // were sent, so a later one never overtakes an earlier one, whatever latency it drew.
+        let drawn = self.now + self.client_latency();
+        let last = self
+            .connection_last_arrival
+            .entry((node, client))
+            .or_insert(Instant::ZERO);
+        let at = drawn.max(*last);
+        *last = at;
         self.queue.push(
             at,
             Event::Response {
@@ -816,6 +827,12 @@ where
             request,
             body,
         });
+    }
+
+    /// Whether responses have arrived since the last [`World::drain_responses`]: a driver that
+    /// steps with [`World::run_until_observed`] stops here to let its clients react at once.
+    pub fn has_responses(&self) -> bool {
+        !self.responses.is_empty()
     }
 
     /// Every response received since the last call, in arrival order.

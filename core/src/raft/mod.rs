@@ -192,7 +192,9 @@ impl Raft {
         let snapshot = persisted.snapshot.unwrap_or_default();
         let membership = snapshot.membership.clone();
         let log = RaftLog::restore(snapshot, persisted.entries, persisted.hard_state.commit);
-        let mut raft = Raft {
+        // The election timer starts at the first input, which brings the first real `now`: a
+        // restarted member waits a full election timeout before it campaigns, as in etcd.
+        Raft {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             now: Instant::ZERO,
@@ -224,10 +226,7 @@ impl Raft {
             commit_seen: 0,
             messages_out: VecDeque::new(),
             reads_out: VecDeque::new(),
-        };
-        // The election timer starts at the first input, which brings the first real `now`: a
-        // restarted member waits a full election timeout before it campaigns, as in etcd.
-        raft
+        }
     }
 
     pub fn id(&self) -> NodeId {

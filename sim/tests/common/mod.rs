@@ -132,6 +132,7 @@ impl Machine for Probe {
                 now,
                 through: through.0,
             }),
+            Input::ClientClosed { .. } => {}
             Input::Request {
                 client,
                 request,

@@ -1,0 +1,349 @@
+//! One simulated run of a detcd cluster, start to verdict.
+//!
+//! A run has two phases. In the *fault phase* clients drive the workload while the world injects
+//! whatever faults the options enable (and a scenario script adds its own); the [`Observer`]
+//! checks Raft's safety properties after every step. In the *liveness phase* every fault is
+//! healed and the cluster must elect a leader and serve a write and a linearizable read within a
+//! bound; the time it took is reported. Finally the clients' history goes to the checker.
+
+use std::fmt;
+
+use detcd_checker::{Budget, CheckReport, Verdict, check_etcd, etcd};
+use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
+use detcd_core::raft::Term;
+use detcd_core::{ClientId, Duration, Instant, NodeConfig, NodeId, RequestId};
+
+use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation, bootstrap_cluster};
+use crate::options::SimOptions;
+use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
+use crate::world::{ClientResponse, World, WorldStats};
+
+/// The client id of the liveness probe, apart from the workload's clients.
+const PROBE_CLIENT: ClientId = u64::MAX;
+
+/// A scripted action at a point of the fault phase (partitions, crashes, stalls...).
+pub type Script = Box<dyn FnMut(&mut NodeWorld<KvStore>)>;
+
+/// Everything that decides a run.
+pub struct RunOptions {
+    pub seed: u64,
+    pub sim: SimOptions,
+    pub workload: WorkloadOptions,
+    /// How long clients run and faults are injected.
+    pub fault_phase: Duration,
+    /// After healing, the cluster must serve a write and a linearizable read within this.
+    pub recovery_bound: Duration,
+    /// Scripted actions, at times within the fault phase, in time order.
+    pub script: Vec<(Duration, Script)>,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("seed", &self.seed)
+            .field("sim", &self.sim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    /// A run with every option drawn from the seed ("swarm").
+    pub fn swarm(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            sim: SimOptions::draw(seed),
+            workload: WorkloadOptions::draw(seed),
+            fault_phase: Duration::from_secs(30),
+            recovery_bound: Duration::from_secs(30),
+            script: Vec::new(),
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub members: Vec<NodeId>,
+    /// Raft-level events, in time order.
+    pub events: Vec<(Instant, ClusterEvent)>,
+    pub leaders: Vec<(Term, NodeId)>,
+    pub commit_index: u64,
+    pub workload: WorkloadStats,
+    pub world: WorldStats,
+    pub fault_phase_end: Instant,
+    /// How long the healed cluster took to serve again; `None` if it did not within the bound.
+    pub recovery: Option<Duration>,
+    pub safety: Option<Violation>,
+    pub check: CheckReport,
+    pub trace_hash: u64,
+}
+
+impl RunReport {
+    /// True when no property was broken: safety held, the cluster recovered, the history checked.
+    pub fn passed(&self) -> bool {
+        self.safety.is_none() && self.recovery.is_some() && self.check.exit_code() == 0
+    }
+
+    /// The first failure, in words.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(violation) = &self.safety {
+            return Some(violation.to_string());
+        }
+        if self.recovery.is_none() {
+            return Some(
+                "liveness: the healed cluster did not serve a write and a read in time".into(),
+            );
+        }
+        (self.check.exit_code() != 0).then(|| format!("history check: {:?}", self.check.verdict))
+    }
+}
+
+/// Run one simulation to its verdict.
+pub fn run(mut options: RunOptions) -> RunReport {
+    let ids: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
+    let mut world = World::new(options.seed, options.sim.clone(), host(), &ids);
+    bootstrap_cluster(&mut world);
+    let mut observer = Observer::default();
+    let mut workload = Workload::new(options.seed, options.workload.clone(), &ids);
+    let fault_phase_end = Instant::ZERO + options.fault_phase;
+    let mut script = std::mem::take(&mut options.script).into_iter().peekable();
+    while world.now() < fault_phase_end && observer.violation().is_none() {
+        let next_script = script
+            .peek()
+            .map_or(Instant::NEVER, |(at, _)| Instant::ZERO + *at);
+        let until = workload.next_wakeup().min(next_script).min(fault_phase_end);
+        step_until(&mut world, &mut observer, until, |response| {
+            workload.receive(response)
+        });
+        while script
+            .peek()
+            .is_some_and(|(at, _)| Instant::ZERO + *at <= world.now())
+        {
+            let (_, mut action) = script.next().expect("peeked");
+            action(&mut world);
+        }
+        for send in workload.act(world.now()) {
+            world.send_request(send.node, send.client, send.request, send.body);
+        }
+    }
+    workload.stop();
+    world.heal_all();
+    let recovery = recover(
+        &mut world,
+        &mut observer,
+        &mut workload,
+        options.recovery_bound,
+    );
+    workload.finish(world.now());
+    let check = check_history(&workload);
+    RunReport {
+        seed: options.seed,
+        members: ids,
+        events: observer.events().to_vec(),
+        leaders: observer
+            .leaders()
+            .iter()
+            .map(|(&term, &node)| (term, node))
+            .collect(),
+        commit_index: observer.commit_index(),
+        workload: workload.stats(),
+        world: world.stats(),
+        fault_phase_end,
+        recovery,
+        safety: observer.violation().cloned(),
+        check,
+        trace_hash: world.trace_hash(),
+    }
+}
+
+fn host() -> NodeHost<KvStore> {
+    NodeHost {
+        config: Box::new(NodeConfig::new),
+        state: Box::new(|| KvStore::new(KvConfig::default())),
+    }
+}
+
+/// Step the world until `until` or the first response, checking safety after every step, and
+/// hand the responses on.
+fn step_until(
+    world: &mut NodeWorld<KvStore>,
+    observer: &mut Observer,
+    until: Instant,
+    mut receive: impl FnMut(&ClientResponse<Response>),
+) {
+    // Stop early when a response arrives, so the client that got it can go on at once.
+    world.run_until_observed(until, |world| {
+        observer.observe(world);
+        observer.violation().is_none() && !world.has_responses()
+    });
+    for response in world.drain_responses() {
+        receive(&response);
+    }
+}
+
+/// The liveness phase: with everything healed, a probe client writes a key and reads it back
+/// linearizably, retrying across members, until both succeed or the bound passes.
+fn recover(
+    world: &mut NodeWorld<KvStore>,
+    observer: &mut Observer,
+    workload: &mut Workload,
+    bound: Duration,
+) -> Option<Duration> {
+    let start = world.now();
+    let deadline = start + bound;
+    let retry = Duration::from_millis(500);
+    let members = world.node_ids().to_vec();
+    let mut request: RequestId = 0;
+    let mut written = false;
+    while world.now() < deadline && observer.violation().is_none() {
+        request += 1;
+        let member = members[request as usize % members.len()];
+        let body = if written {
+            Request::Range(RangeRequest {
+                key: b"liveness".to_vec(),
+                ..RangeRequest::default()
+            })
+        } else {
+            Request::Put(PutRequest {
+                key: b"liveness".to_vec(),
+                value: b"ok".to_vec(),
+                ..PutRequest::default()
+            })
+        };
+        world.send_request(member, PROBE_CLIENT, request, body);
+        let attempt_end = (world.now() + retry).min(deadline);
+        let mut answer = None;
+        while answer.is_none() && world.now() < attempt_end && observer.violation().is_none() {
+            step_until(world, observer, attempt_end, |response| {
+                if response.client != PROBE_CLIENT {
+                    workload.receive(response);
+                } else if response.request == request {
+                    answer = Some(!matches!(response.body, Response::Error(_)));
+                }
+            });
+        }
+        match answer {
+            Some(true) if written => return Some(world.now() - start),
+            Some(true) => written = true,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn check_history(workload: &Workload) -> CheckReport {
+    let history =
+        etcd::from_records(workload.history()).expect("the simulator writes well-formed histories");
+    check_etcd(&history, Budget::default())
+}
+
+impl fmt::Display for RunReport {
+    /// A readable account of the run: what happened to the cluster, then the verdict.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:>9}  {} members start: {:?}",
+            Instant::ZERO.to_string(),
+            self.members.len(),
+            self.members
+        )?;
+        let (faulty, healed): (Vec<_>, Vec<_>) = self
+            .events
+            .iter()
+            .partition(|(at, _)| *at <= self.fault_phase_end);
+        for (at, event) in faulty {
+            writeln!(f, "{:>9}  {}", at.to_string(), describe(event))?;
+        }
+        writeln!(
+            f,
+            "{:>9}  fault phase over: every fault healed",
+            self.fault_phase_end.to_string()
+        )?;
+        for (at, event) in healed {
+            writeln!(f, "{:>9}  {}", at.to_string(), describe(event))?;
+        }
+        match self.recovery {
+            Some(took) => {
+                let at = self.fault_phase_end + took;
+                writeln!(
+                    f,
+                    "{:>9}  the cluster serves again (recovered in {} ms)",
+                    at.to_string(),
+                    took.as_millis()
+                )?;
+            }
+            None => writeln!(f, "           the cluster did NOT recover")?,
+        }
+        writeln!(f)?;
+        let terms: Vec<String> = self
+            .leaders
+            .iter()
+            .map(|(term, node)| format!("{term}:{node}"))
+            .collect();
+        writeln!(
+            f,
+            "leaders (term:member)  {}",
+            if terms.is_empty() {
+                "none".into()
+            } else {
+                terms.join(" ")
+            }
+        )?;
+        writeln!(f, "commit index           {}", self.commit_index)?;
+        let w = &self.workload;
+        writeln!(
+            f,
+            "client operations      {} invoked: {} ok, {} failed, {} unknown outcome",
+            w.invoked, w.ok, w.failed, w.unknown
+        )?;
+        let s = &self.world;
+        writeln!(
+            f,
+            "messages               {} sent, {} delivered, {} dropped",
+            s.messages_sent, s.messages_delivered, s.messages_dropped
+        )?;
+        writeln!(
+            f,
+            "raft safety            {}",
+            self.safety
+                .as_ref()
+                .map_or("held".into(), ToString::to_string)
+        )?;
+        writeln!(
+            f,
+            "linearizability        {} ({} operations, checked in {} ms)",
+            verdict(&self.check),
+            self.check.operations,
+            self.check.elapsed.as_millis()
+        )?;
+        if let Some(counterexample) = &self.check.counterexample {
+            writeln!(f, "{counterexample}")?;
+        }
+        for violation in &self.check.violations {
+            writeln!(f, "  {violation}")?;
+        }
+        write!(f, "trace hash             {:016x}", self.trace_hash)
+    }
+}
+
+fn verdict(check: &CheckReport) -> &'static str {
+    match (check.verdict, check.violations.is_empty()) {
+        (Verdict::Linearizable, true) => "linearizable",
+        (Verdict::Linearizable, false) => "linearizable, but watch/lease guarantees broken",
+        (Verdict::NotLinearizable, _) => "NOT linearizable",
+        (Verdict::Unknown, _) => "unknown (budget exhausted)",
+    }
+}
+
+fn describe(event: &ClusterEvent) -> String {
+    match event {
+        ClusterEvent::Elected { node, term, voters } => {
+            format!("member {node} elected leader of term {term} by {voters:?}")
+        }
+        ClusterEvent::SteppedDown { node, term } => {
+            format!("member {node} no longer leads term {term}")
+        }
+        ClusterEvent::Committed { index } => format!("commit index reaches {index}"),
+    }
+}
