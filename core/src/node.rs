@@ -221,20 +221,10 @@ impl<S: StateMachine> Node<S> {
                 self.serve(client, request, &body);
                 Ok(())
             }
-            Route::Leader if self.raft.is_leader() => {
-                // etcd's waitAppliedIndex: the leader answers once it has applied all it has
-                // committed, so the answer reflects every write acknowledged before it arrived,
-                // whichever member acknowledged it.
-                let context = self.next_context();
-                self.hold(
-                    context,
-                    client,
-                    request,
-                    body,
-                    Some(self.raft.commit_index()),
-                );
-                Ok(())
-            }
+            // etcd's ensureLeadership and waitAppliedIndex: a quorum confirms this member still
+            // leads (a deposed leader must not renew a lease the real leader is expiring), and
+            // the answer waits until everything committed before it is applied.
+            Route::Leader if self.raft.is_leader() => self.read(client, request, body),
             Route::Leader => Err(if self.raft.leader().is_some() {
                 ServiceError::NotLeader
             } else {
@@ -273,48 +263,29 @@ impl<S: StateMachine> Node<S> {
         Ok(())
     }
 
+    /// Serve `body` once a quorum has confirmed a read index and this member has applied through
+    /// it.
     fn read(
         &mut self,
         client: ClientId,
         request: RequestId,
         body: S::Request,
     ) -> Result<(), ServiceError> {
-        let context = self.next_context();
-        self.raft.read_index(self.now, context)?;
-        self.hold(context, client, request, body, None);
-        Ok(())
-    }
-
-    /// A fresh read context. Contexts start at a random point per incarnation, so two
-    /// incarnations' contexts never meet.
-    fn next_context(&mut self) -> u64 {
+        // Contexts start at a random point per incarnation, so two incarnations' never meet.
         let context = self.next_read_context;
         self.next_read_context = self.next_read_context.wrapping_add(1);
-        context
-    }
-
-    /// Serve `body` once this member has applied through `index`: a known index, or (`None`) the
-    /// read index Raft will confirm for `context`.
-    fn hold(
-        &mut self,
-        context: u64,
-        client: ClientId,
-        request: RequestId,
-        body: S::Request,
-        index: Option<Index>,
-    ) {
+        self.raft.read_index(self.now, context)?;
         let deadline = self.now + self.config.request_timeout;
         self.deadlines.insert((deadline, Pending::Read(context)));
-        self.pending_reads.insert(
-            context,
-            PendingRead {
-                client,
-                request,
-                body,
-                deadline,
-                index,
-            },
-        );
+        let read = PendingRead {
+            client,
+            request,
+            body,
+            deadline,
+            index: None,
+        };
+        self.pending_reads.insert(context, read);
+        Ok(())
     }
 
     fn serve(&mut self, client: ClientId, request: RequestId, body: &S::Request) {

@@ -37,6 +37,9 @@ enum Command {
         /// A range of seeds, `A..B` (B excluded): one line per run.
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
+        /// Write the clients' history (JSON lines, for `check`) of a single run to this file.
+        #[arg(long, conflicts_with = "seeds")]
+        history: Option<PathBuf>,
     },
     /// Check a history file for linearizability (and watch and lease guarantees).
     Check {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             scenario,
             seed,
             seeds,
+            history,
         } => {
             let Some(scenario) = catalogue::find(&scenario) else {
                 eprintln!("detcd-sim: no scenario named {scenario:?}; `detcd-sim list` shows them");
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
             };
             match seeds {
                 Some(seeds) => run_many(scenario, seeds),
-                None => run_one(scenario, seed.unwrap_or(1)),
+                None => run_one(scenario, seed.unwrap_or(1), history),
             }
         }
         Command::Check {
@@ -91,7 +95,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_one(scenario: &Scenario, seed: u64) -> ExitCode {
+fn run_one(scenario: &Scenario, seed: u64, history: Option<PathBuf>) -> ExitCode {
     println!("detcd-sim run {} --seed {seed}", scenario.name);
     println!("{}\n", scenario.purpose);
     let options = (scenario.options)(seed);
@@ -101,6 +105,12 @@ fn run_one(scenario: &Scenario, seed: u64) -> ExitCode {
     );
     let report = detcd_sim::run::run(options);
     println!("{report}");
+    if let Some(path) = history
+        && let Err(error) = write_history(&path, &report.history)
+    {
+        eprintln!("detcd-sim: cannot write {}: {error}", path.display());
+        return ExitCode::from(2);
+    }
     if report.passed() {
         println!("\nPASSED");
         ExitCode::SUCCESS
@@ -146,6 +156,18 @@ fn run_many(scenario: &Scenario, seeds: Range<u64>) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn write_history(
+    path: &std::path::Path,
+    records: &[detcd_checker::HistoryRecord],
+) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut writer = detcd_checker::HistoryWriter::new(file);
+    for record in records {
+        writer.write(record)?;
+    }
+    std::io::Write::flush(&mut writer.into_inner())
 }
 
 fn check(file: PathBuf, format: Format, time_max_secs: u64) -> ExitCode {

@@ -8,18 +8,15 @@
 
 use std::fmt;
 
-use detcd_checker::{Budget, CheckReport, Verdict, check_etcd, etcd};
+use detcd_checker::{Budget, CheckReport, HistoryRecord, Verdict, check_etcd, etcd};
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
 use detcd_core::raft::Term;
-use detcd_core::{ClientId, Duration, Instant, NodeConfig, NodeId, RequestId};
+use detcd_core::{Duration, Instant, NodeConfig, NodeId};
 
 use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation, bootstrap_cluster};
 use crate::options::SimOptions;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
 use crate::world::{ClientResponse, World, WorldStats};
-
-/// The client id of the liveness probe, apart from the workload's clients.
-const PROBE_CLIENT: ClientId = u64::MAX;
 
 /// A scripted action at a point of the fault phase (partitions, crashes, stalls...).
 pub type Script = Box<dyn FnMut(&mut NodeWorld<KvStore>)>;
@@ -76,6 +73,8 @@ pub struct RunReport {
     pub recovery: Option<Duration>,
     pub safety: Option<Violation>,
     pub check: CheckReport,
+    /// The clients' history, as the checker read it.
+    pub history: Vec<HistoryRecord>,
     pub trace_hash: u64,
 }
 
@@ -153,6 +152,7 @@ pub fn run(mut options: RunOptions) -> RunReport {
         recovery,
         safety: observer.violation().cloned(),
         check,
+        history: workload.history().to_vec(),
         trace_hash: world.trace_hash(),
     }
 }
@@ -182,8 +182,9 @@ fn step_until(
     }
 }
 
-/// The liveness phase: with everything healed, a probe client writes a key and reads it back
-/// linearizably, retrying across members, until both succeed or the bound passes.
+/// The liveness phase: with everything healed, the workload's probe client writes a key and reads
+/// it back linearizably, trying member after member, until both succeed or the bound passes. Its
+/// operations are in the history like every client's.
 fn recover(
     world: &mut NodeWorld<KvStore>,
     observer: &mut Observer,
@@ -192,13 +193,12 @@ fn recover(
 ) -> Option<Duration> {
     let start = world.now();
     let deadline = start + bound;
-    let retry = Duration::from_millis(500);
     let members = world.node_ids().to_vec();
-    let mut request: RequestId = 0;
+    let mut attempt = 0;
     let mut written = false;
     while world.now() < deadline && observer.violation().is_none() {
-        request += 1;
-        let member = members[request as usize % members.len()];
+        attempt += 1;
+        let member = members[attempt % members.len()];
         let body = if written {
             Request::Range(RangeRequest {
                 key: b"liveness".to_vec(),
@@ -211,21 +211,25 @@ fn recover(
                 ..PutRequest::default()
             })
         };
-        world.send_request(member, PROBE_CLIENT, request, body);
-        let attempt_end = (world.now() + retry).min(deadline);
-        let mut answer = None;
-        while answer.is_none() && world.now() < attempt_end && observer.violation().is_none() {
-            step_until(world, observer, attempt_end, |response| {
-                if response.client != PROBE_CLIENT {
-                    workload.receive(response);
-                } else if response.request == request {
-                    answer = Some(!matches!(response.body, Response::Error(_)));
-                }
+        let send = workload.send_probe(world.now(), member, body);
+        world.send_request(send.node, send.client, send.request, send.body);
+        // Wait for the answer, or for the workload to give the request up as timed out.
+        while workload
+            .probe_result()
+            .is_none_or(|(request, _)| request != send.request)
+        {
+            let until = workload.next_wakeup().min(deadline);
+            step_until(world, observer, until, |response| {
+                workload.receive(response)
             });
+            workload.act(world.now());
+            if world.now() >= deadline || observer.violation().is_some() {
+                return None;
+            }
         }
-        match answer {
-            Some(true) if written => return Some(world.now() - start),
-            Some(true) => written = true,
+        match workload.probe_result() {
+            Some((_, true)) if written => return Some(world.now() - start),
+            Some((_, true)) => written = true,
             _ => {}
         }
     }

@@ -326,6 +326,8 @@ pub struct Workload {
     finished: bool,
     history: Vec<HistoryRecord>,
     stats: WorkloadStats,
+    /// The latest probe request that completed, and whether it succeeded.
+    probe_result: Option<(RequestId, bool)>,
 }
 
 impl Workload {
@@ -345,7 +347,18 @@ impl Workload {
                 leases: Vec::new(),
                 watch: None,
             })
-            .collect();
+            .collect::<Vec<Client>>();
+        let mut clients = clients;
+        // The liveness probe: a client of its own, driven by `send_probe`, never by `act`.
+        clients.push(Client {
+            id: options.clients as ClientId + 1,
+            waiting: None,
+            ready_at: Instant::NEVER,
+            avoid: None,
+            values_written: 0,
+            leases: Vec::new(),
+            watch: None,
+        });
         let mut keys: Vec<Vec<u8>> = (0..options.keys)
             .map(|index| format!("{KEY_PREFIX}{index}").into_bytes())
             .collect();
@@ -365,6 +378,7 @@ impl Workload {
             finished: false,
             history: Vec::new(),
             stats: WorkloadStats::default(),
+            probe_result: None,
         }
     }
 
@@ -393,7 +407,7 @@ impl Workload {
             return Vec::new();
         }
         let mut sends = Vec::new();
-        for index in 0..self.clients.len() {
+        for index in 0..self.options.clients {
             let client = &self.clients[index];
             if client.waiting.is_none() && client.ready_at <= now {
                 sends.extend(self.issue(index, now));
@@ -480,6 +494,47 @@ impl Workload {
         }
     }
 
+    /// Send `body` to `node` for the liveness probe, a client of its own whose operations are
+    /// recorded like every other's (its writes change the store the others read). It works after
+    /// `stop`, since the liveness phase comes after it.
+    pub fn send_probe(&mut self, now: Instant, node: NodeId, body: kv::Request) -> Send {
+        let index = self.options.clients;
+        assert!(
+            self.clients[index].waiting.is_none(),
+            "the probe has one request at a time"
+        );
+        let request = self.request_next;
+        self.request_next += 1;
+        let client = &mut self.clients[index];
+        client.waiting = Some(request);
+        self.history.push(HistoryRecord::Invoke {
+            client: client.id,
+            op: request,
+            time_ns: now.as_nanos(),
+            request: history::request(&body),
+        });
+        self.stats.invoked += 1;
+        let deadline = now + Duration::from_millis(self.options.request_timeout_ms);
+        let pending = Outstanding {
+            client: index,
+            node,
+            deadline,
+            body: body.clone(),
+        };
+        self.outstanding.insert(request, pending);
+        Send {
+            node,
+            client: self.clients[index].id,
+            request,
+            body,
+        }
+    }
+
+    /// The probe's latest completed request and whether it succeeded.
+    pub fn probe_result(&self) -> Option<(RequestId, bool)> {
+        self.probe_result
+    }
+
     /// Stop issuing new requests; those outstanding still complete or expire.
     pub fn stop(&mut self) {
         self.stopped = true;
@@ -516,6 +571,9 @@ impl Workload {
             Outcome::Ok(_) => self.stats.ok += 1,
             Outcome::Error { message } if is_definitive_error(message) => self.stats.failed += 1,
             Outcome::Error { .. } | Outcome::Unknown { .. } => self.stats.unknown += 1,
+        }
+        if pending.client == self.options.clients {
+            self.probe_result = Some((request, matches!(outcome, Outcome::Ok(_))));
         }
         let client = &mut self.clients[pending.client];
         client.waiting = None;
