@@ -287,6 +287,7 @@ impl Pass<'_> {
 
     /// Tries each request with an unknown outcome as the writer of an unclaimed revision.
     fn fill_gap(&mut self, cursor: Cursor, revision: i64) -> Option<Cursor> {
+        if std::env::var("RPROF").is_ok() { eprintln!("gap {revision}"); }
         let observed_by_ns = self
             .plan
             .observed_by_ns
@@ -309,6 +310,7 @@ impl Pass<'_> {
             {
                 continue;
             }
+            if std::env::var("RPROF").is_ok() { eprintln!("try {revision} {filler}"); }
             let mut next = cursor.clone();
             next.store = store;
             self.advance_floor(&mut next, filler);
@@ -321,6 +323,7 @@ impl Pass<'_> {
                 return None;
             }
         }
+        if std::env::var("RPROF").is_ok() { eprintln!("exhausted {revision}"); }
         self.fail(&cursor, revision, FailureKind::NoWriter)
     }
 

@@ -3,6 +3,7 @@
 use detcd_core::Duration;
 use detcd_sim::options::SimOptions;
 use detcd_sim::run::RunOptions;
+use detcd_sim::trace::TraceSettings;
 use detcd_sim::workload::WorkloadOptions;
 
 /// A named scenario: its one-line purpose and the run options it builds for a seed.
@@ -41,5 +42,6 @@ fn healthy_five(seed: u64) -> RunOptions {
         fault_phase: Duration::from_secs(20),
         recovery_bound: Duration::from_secs(10),
         script: Vec::new(),
+        trace: TraceSettings::hash_only(),
     }
 }

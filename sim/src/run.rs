@@ -15,6 +15,7 @@ use detcd_core::{Duration, Instant, NodeConfig, NodeId};
 
 use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation, bootstrap_cluster};
 use crate::options::SimOptions;
+use crate::trace::TraceSettings;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
 use crate::world::{ClientResponse, World, WorldStats};
 
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub recovery_bound: Duration,
     /// Scripted actions, at times within the fault phase, in time order.
     pub script: Vec<(Duration, Script)>,
+    /// Where the world's trace goes (by default only its hash is kept).
+    pub trace: TraceSettings,
 }
 
 impl fmt::Debug for RunOptions {
@@ -53,6 +56,7 @@ impl RunOptions {
             fault_phase: Duration::from_secs(30),
             recovery_bound: Duration::from_secs(30),
             script: Vec::new(),
+            trace: TraceSettings::hash_only(),
         }
     }
 }
@@ -102,6 +106,7 @@ impl RunReport {
 pub fn run(mut options: RunOptions) -> RunReport {
     let ids: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
     let mut world = World::new(options.seed, options.sim.clone(), host(), &ids);
+    world.set_trace(std::mem::replace(&mut options.trace, TraceSettings::off()));
     bootstrap_cluster(&mut world);
     let mut observer = Observer::default();
     let mut workload = Workload::new(options.seed, options.workload.clone(), &ids);
@@ -136,6 +141,7 @@ pub fn run(mut options: RunOptions) -> RunReport {
     );
     workload.finish(world.now());
     let check = check_history(&workload);
+    world.flush_trace().expect("the trace writer takes the whole trace");
     RunReport {
         seed: options.seed,
         members: ids,
@@ -153,7 +159,12 @@ pub fn run(mut options: RunOptions) -> RunReport {
         safety: observer.violation().cloned(),
         check,
         history: workload.history().to_vec(),
-        trace_hash: world.trace_hash(),
+        trace_hash: {
+            world
+                .flush_trace()
+                .expect("the trace writer accepts the trace");
+            world.trace_hash()
+        },
     }
 }
 
