@@ -129,7 +129,7 @@ impl Observer {
             .map_or(0, |(&index, _)| index)
     }
 
-    /// Look at every live member after a step.
+    /// Look at the members that handled an input in the latest step (no other changed).
     pub fn observe<S>(&mut self, world: &NodeWorld<S>)
     where
         S: StateMachine,
@@ -137,7 +137,7 @@ impl Observer {
         S::Response: Serialize,
     {
         let now = world.now();
-        for &id in world.node_ids() {
+        for id in world.touched_nodes() {
             let Some(node) = world.node(id) else { continue };
             self.observe_node(now, id, world.incarnation(id), node);
         }

@@ -222,6 +222,8 @@ pub struct World<H: Host> {
     faults: FaultSchedule,
     tracer: Tracer<MessageOf<H>, RequestOf<H>, ResponseOf<H>>,
     responses: Vec<ClientResponse<ResponseOf<H>>>,
+    /// The nodes that handled an input during the latest step.
+    touched: Vec<u32>,
     /// When the latest response on each (node, client) connection arrives.
     connection_last_arrival: BTreeMap<(u32, ClientId), Instant>,
     message_id_next: u64,
@@ -317,6 +319,7 @@ where
             tracer: Tracer::new(TraceSettings::default()),
             responses: Vec::new(),
             connection_last_arrival: BTreeMap::new(),
+            touched: Vec::new(),
             message_id_next: 0,
             stats: WorldStats::default(),
         }
@@ -335,6 +338,7 @@ where
         let Some((time, event)) = self.queue.pop() else {
             return false;
         };
+        self.touched.clear();
         assert!(
             time >= self.now,
             "event at {time} is before now {}",
@@ -468,6 +472,9 @@ where
 
     /// Hand `input` to the node's machine and carry out everything it outputs.
     fn handle(&mut self, node: u32, input: Input<MessageOf<H>, RequestOf<H>>) {
+        if !self.touched.contains(&node) {
+            self.touched.push(node);
+        }
         let machine = self.nodes[node as usize]
             .machine
             .as_mut()
@@ -827,6 +834,12 @@ where
             request,
             body,
         });
+    }
+
+    /// The nodes that handled an input during the latest step: the only ones whose state can
+    /// have changed, so per-step invariant checks need look at no other.
+    pub fn touched_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.touched.iter().map(|&index| self.ids[index as usize])
     }
 
     /// Whether responses have arrived since the last [`World::drain_responses`]: a driver that

@@ -36,10 +36,23 @@ impl Lease {
 }
 
 /// The replicated leases.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Lessor {
     leases: BTreeMap<LeaseId, Lease>,
+    /// Counts grants and revokes, so the leader's deadlines are brought in line only after a
+    /// change. Not replicated state: it starts again at zero in a restored lessor.
+    #[serde(skip)]
+    changes: u64,
 }
+
+/// Two lessors are equal when they hold the same leases; the change count is not state.
+impl PartialEq for Lessor {
+    fn eq(&self, other: &Lessor) -> bool {
+        self.leases == other.leases
+    }
+}
+
+impl Eq for Lessor {}
 
 impl Lessor {
     pub fn get(&self, id: LeaseId) -> Option<&Lease> {
@@ -80,11 +93,13 @@ impl Lessor {
             ttl_secs: ttl_secs.max(ttl_min_secs),
             keys: BTreeSet::new(),
         };
+        self.changes += 1;
         Ok(self.leases.entry(id).or_insert(lease))
     }
 
     /// Remove lease `id`; the caller deletes its keys in the same write transaction.
     pub fn revoke(&mut self, id: LeaseId) -> Result<Lease, KvError> {
+        self.changes += 1;
         self.leases.remove(&id).ok_or(KvError::LeaseNotFound)
     }
 
@@ -134,6 +149,8 @@ pub struct LeaseDeadlines {
     /// Leases whose revoke has been proposed, with when to propose it again if it has not been
     /// applied by then (the proposal may be lost).
     revoking: BTreeMap<LeaseId, Instant>,
+    /// The lessor's change count when the deadlines were last brought in line with it.
+    lessor_changes_seen: Option<u64>,
 }
 
 impl LeaseDeadlines {
@@ -150,6 +167,7 @@ impl LeaseDeadlines {
             .map(|lease| (lease.id, now + lease.ttl()))
             .collect();
         self.revoking.clear();
+        self.lessor_changes_seen = Some(lessor.changes);
     }
 
     /// This member stopped leading: it forgets every deadline and so expires nothing.
@@ -161,14 +179,16 @@ impl LeaseDeadlines {
     pub fn forget_deadlines(&mut self) {
         self.deadlines.clear();
         self.revoking.clear();
+        self.lessor_changes_seen = None;
     }
 
     /// Bring the deadlines in line with the leases: a lease granted since the last call starts its
     /// TTL now; a revoked lease is forgotten. Called with every `now` the leader sees.
     pub fn refresh(&mut self, now: Instant, lessor: &Lessor) {
-        if !self.leading {
+        if !self.leading || self.lessor_changes_seen == Some(lessor.changes) {
             return;
         }
+        self.lessor_changes_seen = Some(lessor.changes);
         self.deadlines
             .retain(|id, _| lessor.leases.contains_key(id));
         self.revoking.retain(|id, _| lessor.leases.contains_key(id));
