@@ -53,6 +53,12 @@ where
 /// Something a reader of the run wants to know, seen by the observer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum ClusterEvent {
+    /// `node` took `role` in `term` (every change of role or term, for timelines).
+    RoleChanged {
+        node: NodeId,
+        role: Role,
+        term: Term,
+    },
     /// `node` became leader of `term` with the votes of `voters`.
     Elected {
         node: NodeId,
@@ -168,6 +174,16 @@ impl Observer {
             );
         }
         let role = raft.role();
+        if seen.role != Some(role) || seen.term != raft.term() {
+            self.events.push((
+                now,
+                ClusterEvent::RoleChanged {
+                    node: id,
+                    role,
+                    term: raft.term(),
+                },
+            ));
+        }
         if seen.role == Some(Role::Leader) && (role != Role::Leader || raft.term() != seen.term) {
             self.events.push((
                 now,

@@ -141,7 +141,9 @@ pub fn run(mut options: RunOptions) -> RunReport {
     );
     workload.finish(world.now());
     let check = check_history(&workload);
-    world.flush_trace().expect("the trace writer takes the whole trace");
+    world
+        .flush_trace()
+        .expect("the trace writer takes the whole trace");
     RunReport {
         seed: options.seed,
         members: ids,
@@ -263,20 +265,24 @@ impl fmt::Display for RunReport {
             self.members.len(),
             self.members
         )?;
-        let (faulty, healed): (Vec<_>, Vec<_>) = self
+        // The summary tells elections, step-downs and commit progress; role changes are for
+        // timelines and explanations.
+        let told = self
             .events
             .iter()
-            .partition(|(at, _)| *at <= self.fault_phase_end);
-        for (at, event) in faulty {
-            writeln!(f, "{:>9}  {}", at.to_string(), describe(event))?;
+            .filter_map(|(at, event)| describe(event).map(|line| (*at, line)));
+        let (faulty, healed): (Vec<_>, Vec<_>) =
+            told.partition(|(at, _)| *at <= self.fault_phase_end);
+        for (at, line) in faulty {
+            writeln!(f, "{:>9}  {line}", at.to_string())?;
         }
         writeln!(
             f,
             "{:>9}  fault phase over: every fault healed",
             self.fault_phase_end.to_string()
         )?;
-        for (at, event) in healed {
-            writeln!(f, "{:>9}  {}", at.to_string(), describe(event))?;
+        for (at, line) in healed {
+            writeln!(f, "{:>9}  {line}", at.to_string())?;
         }
         match self.recovery {
             Some(took) => {
@@ -351,14 +357,15 @@ fn verdict(check: &CheckReport) -> &'static str {
     }
 }
 
-fn describe(event: &ClusterEvent) -> String {
+fn describe(event: &ClusterEvent) -> Option<String> {
     match event {
-        ClusterEvent::Elected { node, term, voters } => {
-            format!("member {node} elected leader of term {term} by {voters:?}")
-        }
+        ClusterEvent::Elected { node, term, voters } => Some(format!(
+            "member {node} elected leader of term {term} by {voters:?}"
+        )),
         ClusterEvent::SteppedDown { node, term } => {
-            format!("member {node} no longer leads term {term}")
+            Some(format!("member {node} no longer leads term {term}"))
         }
-        ClusterEvent::Committed { index } => format!("commit index reaches {index}"),
+        ClusterEvent::Committed { index } => Some(format!("commit index reaches {index}")),
+        ClusterEvent::RoleChanged { .. } => None,
     }
 }
