@@ -98,7 +98,12 @@ impl RunReport {
                 "liveness: the healed cluster did not serve a write and a read in time".into(),
             );
         }
-        (self.check.exit_code() != 0).then(|| format!("history check: {:?}", self.check.verdict))
+        match (self.check.verdict, self.check.violations.first()) {
+            (Verdict::NotLinearizable, _) => Some("linearizability: the history is not linearizable".into()),
+            (Verdict::Unknown, _) => Some("history check: inconclusive within its budget".into()),
+            (Verdict::Linearizable, Some(violation)) => Some(violation.to_string()),
+            (Verdict::Linearizable, None) => None,
+        }
     }
 }
 
