@@ -17,7 +17,7 @@ use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation, boo
 use crate::options::SimOptions;
 use crate::trace::TraceSettings;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
-use crate::world::{ClientResponse, World, WorldStats};
+use crate::world::{ClientResponse, TraceEventOf, World, WorldStats};
 
 /// A scripted action at a point of the fault phase (partitions, crashes, stalls...).
 pub type Script = Box<dyn FnMut(&mut NodeWorld<KvStore>)>;
@@ -80,6 +80,8 @@ pub struct RunReport {
     /// The clients' history, as the checker read it.
     pub history: Vec<HistoryRecord>,
     pub trace_hash: u64,
+    /// The trace, when `RunOptions::trace` kept it in memory (for reports); empty otherwise.
+    pub trace: Vec<TraceEventOf<NodeHost<KvStore>>>,
 }
 
 impl RunReport {
@@ -166,12 +168,8 @@ pub fn run(mut options: RunOptions) -> RunReport {
         safety: observer.violation().cloned(),
         check,
         history: workload.history().to_vec(),
-        trace_hash: {
-            world
-                .flush_trace()
-                .expect("the trace writer accepts the trace");
-            world.trace_hash()
-        },
+        trace_hash: world.trace_hash(),
+        trace: world.trace_events().to_vec(),
     }
 }
 
