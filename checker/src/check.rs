@@ -15,6 +15,7 @@ use crate::model::Model;
 use crate::model::kv::KvModel;
 use crate::model::register::RegisterModel;
 use crate::operation::Operation;
+use crate::options::CheckOptions;
 use crate::revision::{self, RevisionOutcome};
 use crate::search::{self, SearchOutcome};
 use crate::{lease, watch};
@@ -77,19 +78,53 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// Reads and checks a history file. Parse errors carry the line number.
+/// Reads and checks a history file. Parse errors carry the line number. Clocks are taken to
+/// be perfect (see [`check_file_with`]).
 pub fn check_file(path: &Path, format: Format, budget: Budget) -> Result<CheckReport, ParseError> {
+    check_file_with(
+        path,
+        format,
+        CheckOptions {
+            budget,
+            ..CheckOptions::default()
+        },
+    )
+}
+
+/// [`check_file`] with every option.
+pub fn check_file_with(
+    path: &Path,
+    format: Format,
+    options: CheckOptions,
+) -> Result<CheckReport, ParseError> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| ParseError::new(0, format!("cannot read {}: {error}", path.display())))?;
-    check_text(&text, format, budget)
+    check_text_with(&text, format, options)
 }
 
 pub fn check_text(text: &str, format: Format, budget: Budget) -> Result<CheckReport, ParseError> {
+    check_text_with(
+        text,
+        format,
+        CheckOptions {
+            budget,
+            ..CheckOptions::default()
+        },
+    )
+}
+
+/// [`check_text`] with every option.
+pub fn check_text_with(
+    text: &str,
+    format: Format,
+    options: CheckOptions,
+) -> Result<CheckReport, ParseError> {
     let started = Instant::now();
+    let budget = options.budget;
     let mut report = match format {
         Format::Detcd => {
             let records = read_history(text.as_bytes())?;
-            check_etcd(&etcd::from_records(&records)?, budget)
+            check_etcd_with(&etcd::from_records(&records)?, options)
         }
         Format::Jepsen => check_operations(&RegisterModel, &jepsen::parse(text)?, budget),
         Format::EdnKv => check_operations(&KvModel, &edn::parse(text)?, budget),
@@ -166,15 +201,56 @@ fn position(members: &[usize], index: usize) -> usize {
 }
 
 /// Checks an etcd history: the revision-guided pass, then watches and leases against the
-/// order it found.
+/// order it found. Clocks are taken to be perfect (see [`check_etcd_with`]).
 pub fn check_etcd(history: &EtcdHistory, budget: Budget) -> CheckReport {
+    check_etcd_with(
+        history,
+        CheckOptions {
+            budget,
+            ..CheckOptions::default()
+        },
+    )
+}
+
+/// Checks an etcd history with every option.
+///
+/// Which request with an unknown outcome wrote a revision is often decided only by watch
+/// events, or by when a lease could have expired. So the pass first looks for an order that
+/// also agrees with every watch and lets leases expire only when they may; only if there is
+/// none (or that search runs out of its half of the budget) does it look for any order, and
+/// the watch and lease checks report where that order breaks their rules.
+pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckReport {
     let started = Instant::now();
-    let mut meter = Meter::start(budget);
     let operations = &history.operations;
-    let (verdict, counterexample, violations) = match revision::check(operations, &mut meter) {
+    let constraints = revision::Constraints {
+        watches: &history.watches,
+        lease_clock: Some(options.clock),
+    };
+    let constrained = !history.watches.is_empty() || operations.iter().any(etcd::is_lease_expiry);
+    let mut outcome = None;
+    if constrained {
+        let half = Budget {
+            time_max: options.budget.time_max / 2,
+            ..options.budget
+        };
+        let mut meter = Meter::start(half);
+        if let found @ RevisionOutcome::Linearizable { .. } =
+            revision::check_with(operations, &mut meter, constraints)
+        {
+            outcome = Some(found);
+        }
+    }
+    let outcome = outcome.unwrap_or_else(|| {
+        let remaining = Budget {
+            time_max: options.budget.time_max.saturating_sub(started.elapsed()),
+            ..options.budget
+        };
+        revision::check(operations, &mut Meter::start(remaining))
+    });
+    let (verdict, counterexample, violations) = match outcome {
         RevisionOutcome::Linearizable { store, writers } => {
             let mut violations = watch::check(&history.watches, operations, &store);
-            violations.extend(lease::check(operations, &writers));
+            violations.extend(lease::check(operations, &writers, options.clock));
             (Verdict::Linearizable, None, violations)
         }
         RevisionOutcome::NotLinearizable(failure) => (

@@ -17,7 +17,7 @@ use crate::etcd::{EtcdOperation, is_lease_expiry};
 use crate::model::Model;
 use crate::model::etcd::{describe_request, describe_store};
 use crate::operation::Operation;
-use crate::revision::{Failure, FailureKind};
+use crate::revision::{Failure, FailureKind, Witness};
 use crate::search::{self, SearchOutcome, Stuck};
 
 /// An operation as reports show it.
@@ -202,6 +202,21 @@ pub fn from_revision_failure(operations: &[EtcdOperation], failure: &Failure) ->
         FailureKind::NoWriter => format!(
             "revision {revision} appears in responses, but no request with a known or unknown outcome could have written it"
         ),
+        FailureKind::Contradicted { writer, witness } => {
+            let witness = match witness {
+                Witness::Operation(index) => view(*index).to_string(),
+                Witness::Watch(op) => format!("watch #{op}"),
+            };
+            match writer {
+                Some(writer) => format!(
+                    "{} wrote revision {revision}, but {witness} saw a different write there",
+                    view(*writer)
+                ),
+                None => format!(
+                    "revision {revision} appears in responses, but no request with an unknown outcome could have written what {witness} saw written there"
+                ),
+            }
+        }
     };
     let mut members: Vec<usize> = Vec::new();
     if let Some(operation) = failure.kind.operation() {
@@ -210,6 +225,10 @@ pub fn from_revision_failure(operations: &[EtcdOperation], failure: &Failure) ->
     if let FailureKind::TooLate { forced_by, .. }
     | FailureKind::TwoWriters {
         first: forced_by, ..
+    }
+    | FailureKind::Contradicted {
+        writer: Some(forced_by),
+        ..
     } = &failure.kind
     {
         members.push(*forced_by);

@@ -4,20 +4,27 @@
 //!   later put attaches a key to it.
 //! - No key attached to a live lease disappears: when the linearization needs a lease to expire
 //!   (a server-side revoke the checker adds), the revision it deleted in must not have been
-//!   observed before the lease's TTL ran out since its last grant or keep-alive was sent.
+//!   observed before the lease's TTL ran out since its last grant or keep-alive was sent, less
+//!   the clock uncertainty of [`ClockUncertainty`]: leases rely on bounded clock error, and a
+//!   server clock that jumps or runs fast ends a lease early by that much.
 
 use std::collections::BTreeMap;
 
 use crate::counterexample::Violation;
 use crate::etcd::{EtcdOperation, is_lease_expiry};
 use crate::history::{Request, Response};
+use crate::options::ClockUncertainty;
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// `writers` maps each revision to the operation that wrote it, as the revision pass found.
-pub fn check(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) -> Vec<Violation> {
+pub fn check(
+    operations: &[EtcdOperation],
+    writers: &BTreeMap<i64, usize>,
+    clock: ClockUncertainty,
+) -> Vec<Violation> {
     let mut violations = after_revoke(operations);
-    violations.extend(early_expiry(operations, writers));
+    violations.extend(early_expiry(operations, writers, clock));
     violations
 }
 
@@ -80,7 +87,12 @@ fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
     leases
 }
 
-fn early_expiry(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) -> Vec<Violation> {
+fn early_expiry(
+    operations: &[EtcdOperation],
+    writers: &BTreeMap<i64, usize>,
+    clock: ClockUncertainty,
+) -> Vec<Violation> {
+    let refreshes = Refreshes::new(operations);
     let mut violations = Vec::new();
     for (&revision, &writer) in writers {
         let expiry = &operations[writer];
@@ -102,13 +114,19 @@ fn early_expiry(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) ->
         else {
             continue;
         };
-        if let Some((refresh, alive_until_ns)) = last_refresh(operations, id, observer.return_ns())
-            && observer.return_ns() < alive_until_ns
+        if let Some((refresh, alive_until_ns)) =
+            refreshes.too_early(id, observer.return_ns(), clock)
         {
+            let refresh = &operations[refresh];
+            let tolerance = if clock == ClockUncertainty::default() {
+                String::new()
+            } else {
+                format!(" (less the clock uncertainty {clock:?})")
+            };
             violations.push(Violation {
                 property: "lease keeps keys while alive",
                 description: format!(
-                    "lease {id} expired at revision {revision}, seen by #{} at {}, but #{} kept it alive until {alive_until_ns}",
+                    "lease {id} expired at revision {revision}, seen by #{} at {}, but #{} kept it alive until {alive_until_ns}{tolerance}",
                     observer.label,
                     observer.return_ns(),
                     refresh.label
@@ -120,26 +138,58 @@ fn early_expiry(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) ->
     violations
 }
 
-/// The latest successful grant or keep-alive of `lease` sent before `before_ns`, and the time
-/// until which it guarantees the lease: its invoke plus the TTL the server granted.
-fn last_refresh(
-    operations: &[EtcdOperation],
-    lease: i64,
-    before_ns: u64,
-) -> Option<(&EtcdOperation, u64)> {
-    operations
-        .iter()
-        .filter(|operation| operation.invoke_ns < before_ns)
-        .filter_map(|operation| match operation.output() {
-            Some(
+/// Every successful grant and keep-alive, per lease: when it was sent, and until when it
+/// guarantees the lease (its invoke plus the TTL the server granted).
+#[derive(Debug, Default)]
+pub(crate) struct Refreshes {
+    /// Per lease, (invoke, alive until, operation index) by invoke time, with the running
+    /// maximum of alive-until (and its operation) alongside.
+    by_lease: BTreeMap<i64, Vec<(u64, u64, usize)>>,
+}
+
+impl Refreshes {
+    pub(crate) fn new(operations: &[EtcdOperation]) -> Self {
+        let mut by_lease: BTreeMap<i64, Vec<(u64, u64, usize)>> = BTreeMap::new();
+        for (index, operation) in operations.iter().enumerate() {
+            if let Some(
                 Response::LeaseGrant { id, ttl, .. } | Response::LeaseKeepAlive { id, ttl, .. },
-            ) if *id == lease => {
+            ) = operation.output()
+            {
                 let ttl_ns = u64::try_from(*ttl)
                     .unwrap_or(0)
                     .saturating_mul(NANOS_PER_SECOND);
-                Some((operation, operation.invoke_ns.saturating_add(ttl_ns)))
+                by_lease.entry(*id).or_default().push((
+                    operation.invoke_ns,
+                    operation.invoke_ns.saturating_add(ttl_ns),
+                    index,
+                ));
             }
-            _ => None,
-        })
-        .max_by_key(|(operation, alive_until_ns)| (*alive_until_ns, operation.label))
+        }
+        for refreshes in by_lease.values_mut() {
+            refreshes.sort_unstable();
+        }
+        Refreshes { by_lease }
+    }
+
+    /// If an expiry of `lease` seen at `observed_ns` is too early: the refresh sent before then
+    /// that guarantees the lease longest, and until when, which is later than `observed_ns`
+    /// even allowing for the clock uncertainty.
+    pub(crate) fn too_early(
+        &self,
+        lease: i64,
+        observed_ns: u64,
+        clock: ClockUncertainty,
+    ) -> Option<(usize, u64)> {
+        let refreshes = self.by_lease.get(&lease)?;
+        let sent = refreshes.partition_point(|(invoke_ns, _, _)| *invoke_ns < observed_ns);
+        refreshes[..sent]
+            .iter()
+            .filter(|(invoke_ns, alive_until_ns, _)| {
+                let ttl_ns = alive_until_ns - invoke_ns;
+                let allowed = clock.early_expiry_allowed_ns(ttl_ns);
+                observed_ns.saturating_add(allowed) < *alive_until_ns
+            })
+            .max_by_key(|(_, alive_until_ns, index)| (*alive_until_ns, *index))
+            .map(|(_, alive_until_ns, index)| (*index, *alive_until_ns))
+    }
 }

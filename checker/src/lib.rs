@@ -14,7 +14,8 @@
 //!   revisions leave open.
 //! - [`watch`] and [`lease`]: the watch and lease guarantees, against the linearized order.
 //! - [`counterexample`]: the smallest window that shows a violation, in words and as data.
-//! - [`check`]: the entry points ([`check_file`]) and the report the command line prints.
+//! - [`check`]: the entry points ([`check_file`]) and the report the command line prints;
+//!   [`options`]: what a check may spend and assume ([`CheckOptions`], [`ClockUncertainty`]).
 
 pub mod budget;
 pub mod check;
@@ -25,14 +26,19 @@ pub mod history;
 pub mod lease;
 pub mod model;
 pub mod operation;
+pub mod options;
 pub mod reference;
 pub mod revision;
 pub mod search;
 pub mod watch;
 
 pub use budget::Budget;
-pub use check::{CheckReport, Verdict, check_etcd, check_file, check_operations, check_text};
+pub use check::{
+    CheckReport, Verdict, check_etcd, check_etcd_with, check_file, check_file_with,
+    check_operations, check_text, check_text_with,
+};
 pub use counterexample::{Counterexample, Violation};
 pub use formats::{Format, ParseError};
 pub use history::{HistoryRecord, HistoryWriter, read_history};
+pub use options::{CheckOptions, ClockUncertainty};
 pub mod generate;

@@ -14,6 +14,9 @@ use crate::etcd::{EtcdOperation, WatchStream};
 use crate::history::{EventType, KeyValue, Request, WatchEvent, WatchFilter};
 use crate::model::etcd::{Store, in_range};
 
+/// One key's change at a revision: (key, the key before, the key after).
+pub(crate) type Change = (String, Option<KeyValue>, Option<KeyValue>);
+
 /// Checks every watch of the history against the linearized `store`.
 pub fn check(
     watches: &[WatchStream],
@@ -57,7 +60,7 @@ fn check_one(watch: &WatchStream, operations: &[EtcdOperation], store: &Store) -
         .map_or(start - 1, |(_, event)| event.revision());
     let by_revision = group_by_revision(&deliveries);
     for revision in start..=last_delivered.min(store.revision) {
-        let expected = expected_events(watch, store, revision);
+        let expected = expected_events(watch, &store.changes_at(revision), revision);
         let delivered: Vec<WatchEvent> = by_revision.get(&revision).cloned().unwrap_or_default();
         if delivered != expected {
             let property = if delivered.is_empty() {
@@ -181,19 +184,19 @@ fn group_by_revision(deliveries: &[(usize, &WatchEvent)]) -> BTreeMap<i64, Vec<W
     by_revision
 }
 
-/// The events the watch owes for one revision, in key order.
-fn expected_events(watch: &WatchStream, store: &Store, revision: i64) -> Vec<WatchEvent> {
-    store
-        .changes_at(revision)
-        .into_iter()
+/// The events the watch owes for one revision, in key order, given the store's changes at that
+/// revision ([`Store::changes_at`]).
+fn expected_events(watch: &WatchStream, changes: &[Change], revision: i64) -> Vec<WatchEvent> {
+    changes
+        .iter()
         .filter(|(key, _, _)| in_range(key, &watch.key, &watch.range_end))
         .filter_map(|(key, before, after)| {
             let (event_type, kv) = match after {
-                Some(kv) => (EventType::Put, kv),
+                Some(kv) => (EventType::Put, kv.clone()),
                 None => (
                     EventType::Delete,
                     KeyValue {
-                        key,
+                        key: key.clone(),
                         mod_revision: revision,
                         ..KeyValue::default()
                     },
@@ -203,7 +206,7 @@ fn expected_events(watch: &WatchStream, store: &Store, revision: i64) -> Vec<Wat
                 EventType::Put => watch.filters.contains(&WatchFilter::NoPut),
                 EventType::Delete => watch.filters.contains(&WatchFilter::NoDelete),
             };
-            let prev_kv = before.filter(|_| watch.prev_kv);
+            let prev_kv = before.clone().filter(|_| watch.prev_kv);
             (!filtered).then_some(WatchEvent {
                 event_type,
                 kv,
@@ -211,4 +214,91 @@ fn expected_events(watch: &WatchStream, store: &Store, revision: i64) -> Vec<Wat
             })
         })
         .collect()
+}
+
+/// The watches as evidence for the revision pass: what each watch delivered per revision, over
+/// the revisions it vouches for. A watch vouches for every revision from its start to its last
+/// delivered event: there it reported exactly the writes in its range. Watches that break the
+/// delivery rules themselves (order, duplicates, compaction) vouch for nothing; the watch check
+/// reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Evidence<'a> {
+    watches: Vec<Vouching<'a>>,
+}
+
+#[derive(Debug)]
+struct Vouching<'a> {
+    watch: &'a WatchStream,
+    first: i64,
+    last: i64,
+    by_revision: BTreeMap<i64, Vec<WatchEvent>>,
+}
+
+impl<'a> Evidence<'a> {
+    pub(crate) fn new(watches: &'a [WatchStream], operations: &[EtcdOperation]) -> Self {
+        let mut vouching = Vec::new();
+        for watch in watches {
+            if compaction_problem(watch, operations).is_some()
+                || watch
+                    .responses
+                    .iter()
+                    .any(|response| response.canceled && response.compact_revision > 0)
+            {
+                continue;
+            }
+            let deliveries: Vec<(usize, &WatchEvent)> = watch
+                .responses
+                .iter()
+                .enumerate()
+                .flat_map(|(delivery, response)| {
+                    response.events.iter().map(move |event| (delivery, event))
+                })
+                .collect();
+            if order_problem(&deliveries).is_some() {
+                continue;
+            }
+            let (Some(first), Some((_, last))) =
+                (start_revision(watch, &deliveries), deliveries.last())
+            else {
+                continue;
+            };
+            if last.revision() < first {
+                continue;
+            }
+            vouching.push(Vouching {
+                watch,
+                first,
+                last: last.revision(),
+                by_revision: group_by_revision(&deliveries),
+            });
+        }
+        Evidence { watches: vouching }
+    }
+
+    /// Every event delivered, with the revision it is about: the facts watches establish.
+    pub(crate) fn events(&self) -> impl Iterator<Item = (u64, &WatchEvent)> {
+        self.watches.iter().flat_map(|vouching| {
+            vouching
+                .by_revision
+                .values()
+                .flatten()
+                .map(|event| (vouching.watch.op, event))
+        })
+    }
+
+    /// The first watch (by op id) whose deliveries at `revision` differ from what `changes`
+    /// (the store's changes at that revision) make.
+    pub(crate) fn contradiction(&self, changes: &[Change], revision: i64) -> Option<u64> {
+        self.watches
+            .iter()
+            .filter(|vouching| vouching.first <= revision && revision <= vouching.last)
+            .find(|vouching| {
+                let delivered = vouching
+                    .by_revision
+                    .get(&revision)
+                    .map_or(&[][..], Vec::as_slice);
+                expected_events(vouching.watch, changes, revision) != delivered
+            })
+            .map(|vouching| vouching.watch.op)
+    }
 }

@@ -137,6 +137,28 @@ proptest! {
     }
 }
 
+// The revision pass's pruning (evidence from responses, pinned values, interchangeable
+// candidates, remembered dead ends) never changes its verdict: on larger histories with many
+// unknown-outcome writes it agrees with the exact general search, legal or corrupted.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn revision_pass_pruning_matches_search(seed: u64, corrupt: bool, pick: u64) {
+        let shape = Shape {
+            clients: 4,
+            operations: 18,
+            unknown_percent: 45,
+        };
+        let mut operations = generate::etcd_history(seed, shape);
+        if corrupt {
+            corrupt_one(&mut operations, pick, corrupt_etcd);
+        }
+        let expected = unpartitioned_verdict(&EtcdModel, &operations);
+        prop_assert!(corrupt || expected, "generated histories are legal");
+        prop_assert_eq!(revision_verdict(&operations), expected);
+    }
+}
+
 // The generators are deterministic: one seed, one history, so benchmarks and failures repeat.
 #[test]
 fn generators_are_deterministic() {

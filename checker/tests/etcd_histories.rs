@@ -4,7 +4,12 @@ use detcd_checker::history::{
     EventType, HistoryRecord, HistoryWriter, KeyValue, Outcome, Request, Response, ResponseHeader,
     WatchEvent,
 };
-use detcd_checker::{Budget, CheckReport, Format, Verdict, check_text};
+use std::time::Duration;
+
+use detcd_checker::{
+    Budget, CheckOptions, CheckReport, ClockUncertainty, Format, Verdict, check_text,
+    check_text_with,
+};
 
 /// Builds a history one record at a time; each operation gets the next op id.
 #[derive(Default)]
@@ -84,13 +89,20 @@ impl Recorder {
         self.ok(client, op, times.1, response);
     }
 
-    fn check(&self) -> CheckReport {
+    fn text(&self) -> String {
         let mut writer = HistoryWriter::new(Vec::new());
         for record in &self.records {
             writer.write(record).unwrap();
         }
-        let text = String::from_utf8(writer.into_inner()).unwrap();
-        check_text(&text, Format::Detcd, Budget::default()).unwrap()
+        String::from_utf8(writer.into_inner()).unwrap()
+    }
+
+    fn check(&self) -> CheckReport {
+        check_text(&self.text(), Format::Detcd, Budget::default()).unwrap()
+    }
+
+    fn check_with(&self, options: CheckOptions) -> CheckReport {
+        check_text_with(&self.text(), Format::Detcd, options).unwrap()
     }
 }
 
@@ -390,6 +402,213 @@ fn keys_vanish_only_after_lease_ttl() {
     let report = expired_early.check();
     assert_eq!(
         report.violations[0].property, "lease keeps keys while alive",
+        "{report}"
+    );
+}
+
+/// A watch on `key` from revision 2, with the given responses' events, as op `op`.
+fn watch_key(history: &mut Recorder, op: u64, key: &str, deliveries: Vec<Vec<WatchEvent>>) {
+    let request = Request::Watch {
+        key: key.into(),
+        range_end: String::new(),
+        start_revision: 2,
+        prev_kv: false,
+        filters: vec![],
+    };
+    history.invoke(9, op, 0, request);
+    history.ok(9, op, 1, Response::Watch { header: header(1) });
+    for (index, events) in deliveries.into_iter().enumerate() {
+        history.records.push(HistoryRecord::Watch {
+            client: 9,
+            op,
+            time_ns: 100 + index as u64,
+            events,
+            canceled: false,
+            compact_revision: 0,
+        });
+    }
+}
+
+/// Two puts with unknown outcomes ("a" invoked first), and a read of another key at revision 2:
+/// one of the two puts wrote revision 2, responses cannot tell which.
+fn two_unknown_puts() -> Recorder {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, put("a", "1", 0));
+    history.timed_out(0, 1, 10);
+    history.invoke(1, 2, 5, put("b", "1", 0));
+    history.timed_out(1, 2, 15);
+    history.get(2, 3, (20, 30), "c", None, 2);
+    history
+}
+
+// Watch events are evidence of which write took a revision: when several writes with unknown
+// outcomes could have written revision 2, the one the watches saw is chosen (here the put of
+// "b", though the put of "a" was invoked first), so a correct watch is not blamed.
+#[test]
+fn watch_events_decide_which_unknown_write_took_a_revision() {
+    let mut history = two_unknown_puts();
+    watch_key(
+        &mut history,
+        100,
+        "b",
+        vec![vec![put_event(kv("b", "1", 2, 2, 1))]],
+    );
+    // A watch on "a" that saw nothing through revision 3 agrees: "a" was not written at 2.
+    history.put(3, 4, (40, 50), "c", "1", 3);
+    watch_key(&mut history, 101, "a", vec![]);
+    let report = history.check();
+    assert_eq!(
+        (report.verdict, report.exit_code()),
+        (Verdict::Linearizable, 0),
+        "{report}"
+    );
+}
+
+// The evidence does not excuse watches that no write explains: an event with a value no request
+// wrote, or events for two revisions when only one write can have happened, are still
+// violations.
+#[test]
+fn watch_events_no_write_explains_are_violations() {
+    let mut wrong_value = two_unknown_puts();
+    watch_key(
+        &mut wrong_value,
+        100,
+        "b",
+        vec![vec![put_event(kv("b", "9", 2, 2, 1))]],
+    );
+    let report = wrong_value.check();
+    assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
+    assert_eq!(report.exit_code(), 1, "{report}");
+    assert_eq!(report.violations[0].property, "watch events match writes");
+
+    // Both puts seen by watches at revision 2: only one of them can have written it.
+    let mut both = two_unknown_puts();
+    watch_key(
+        &mut both,
+        100,
+        "b",
+        vec![vec![put_event(kv("b", "1", 2, 2, 1))]],
+    );
+    watch_key(
+        &mut both,
+        101,
+        "a",
+        vec![vec![put_event(kv("a", "1", 2, 2, 1))]],
+    );
+    let report = both.check();
+    assert_eq!(report.exit_code(), 1, "{report}");
+    assert_eq!(report.violations[0].property, "watch events match writes");
+
+    // A watch that skips the revision its key was written at.
+    let mut gap = two_unknown_puts();
+    gap.get(2, 5, (40, 50), "b", Some(kv("b", "1", 2, 2, 1)), 2);
+    watch_key(&mut gap, 100, "b", vec![]);
+    gap.put(3, 6, (60, 70), "b", "2", 3);
+    watch_key(
+        &mut gap,
+        101,
+        "b",
+        vec![vec![put_event(kv("b", "2", 2, 3, 2))]],
+    );
+    let report = gap.check();
+    assert_eq!(report.exit_code(), 1, "{report}");
+    assert_eq!(report.violations[0].property, "watch reliable");
+}
+
+/// A lease of 5 s granted at 0 holding "a" (revision 2), and a read at `seen_ns` that finds "a"
+/// gone at revision 3: only the lease's expiry can have deleted it.
+fn expired_lease_seen_at(seen_ns: u64) -> Recorder {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, Request::LeaseGrant { id: 7, ttl: 5 });
+    history.ok(
+        0,
+        1,
+        10,
+        Response::LeaseGrant {
+            header: header(1),
+            id: 7,
+            ttl: 5,
+        },
+    );
+    history.invoke(0, 2, 20, put("a", "1", 7));
+    history.ok(
+        0,
+        2,
+        30,
+        Response::Put {
+            header: header(2),
+            prev_kv: None,
+        },
+    );
+    history.get(1, 3, (seen_ns, seen_ns + 10), "a", None, 3);
+    history
+}
+
+// Leases rely on bounded clock error: with a clock uncertainty, a lease may expire early by up
+// to the step plus the drift's share of its TTL, and no earlier. The default is no tolerance.
+#[test]
+fn lease_may_expire_early_by_the_clock_uncertainty() {
+    let second = 1_000_000_000;
+    let history = expired_lease_seen_at(4 * second); // one second early
+    let with = |clock: ClockUncertainty| {
+        history.check_with(CheckOptions {
+            clock,
+            ..CheckOptions::default()
+        })
+    };
+    let step = |millis| ClockUncertainty {
+        step: Duration::from_millis(millis),
+        drift_ppm: 0,
+    };
+    let strict = history.check();
+    assert_eq!(
+        strict.violations[0].property,
+        "lease keeps keys while alive"
+    );
+
+    let within = with(step(1_500));
+    assert_eq!(
+        (within.verdict, within.exit_code()),
+        (Verdict::Linearizable, 0),
+        "{within}"
+    );
+    // 200,000 ppm of a 5 s TTL is one second.
+    let drifting = with(ClockUncertainty {
+        step: Duration::ZERO,
+        drift_ppm: 200_000,
+    });
+    assert_eq!(drifting.exit_code(), 0, "{drifting}");
+
+    let beyond = with(step(500));
+    assert_eq!(beyond.exit_code(), 1, "{beyond}");
+    assert_eq!(
+        beyond.violations[0].property,
+        "lease keeps keys while alive"
+    );
+}
+
+// The lease rule is evidence too: when a delete with an unknown outcome can explain a key's
+// disappearance, the checker does not blame an early expiry of its lease (which it could
+// otherwise pick, as the expiry is a candidate from the lease's first mention on).
+#[test]
+fn unknown_delete_explains_a_vanished_leased_key() {
+    let second = 1_000_000_000;
+    let mut history = expired_lease_seen_at(second);
+    history.invoke(
+        2,
+        4,
+        100,
+        Request::DeleteRange {
+            key: "a".into(),
+            range_end: String::new(),
+            prev_kv: false,
+        },
+    );
+    history.timed_out(2, 4, 200);
+    let report = history.check();
+    assert_eq!(
+        (report.verdict, report.exit_code()),
+        (Verdict::Linearizable, 0),
         "{report}"
     );
 }

@@ -1,3 +1,4 @@
 //! The scenario catalogue and the `detcd-sim` command.
 
+pub mod audit;
 pub mod catalogue;

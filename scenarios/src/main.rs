@@ -1,16 +1,25 @@
 //! `detcd-sim`: run detcd clusters in the deterministic simulator, and check histories.
 //!
-//! Exit codes: 0 when every run passes (or a history is linearizable), 1 on any violation (after
-//! printing the command that replays it), 2 on usage or parse errors, 3 when a check is
-//! inconclusive.
+//! Exit codes: 0 when every run passes (or a history is linearizable, or an audit finds every
+//! seed deterministic), 1 on any violation (after printing the command that replays it) or
+//! divergence, 2 on usage or parse errors, 3 when a check is inconclusive. `shrink` exits 0 when
+//! the run passes (nothing to shrink) and 1 with the smallest failing command.
 
+use std::fs::File;
+use std::io::BufWriter;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use detcd_checker::{Budget, Format};
+use detcd_scenarios::audit::{self, TRACE_COMMAND, TRACE_HASH_PREFIX};
 use detcd_scenarios::catalogue::{self, Scenario};
+use detcd_sim::overrides;
+use detcd_sim::run::{RunOptions, RunReport};
+use detcd_sim::shrink::{self, Shrunk};
+use detcd_sim::trace::TraceSettings;
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,9 +46,68 @@ enum Command {
         /// A range of seeds, `A..B` (B excluded): one line per run.
         #[arg(long, value_parser = parse_seeds)]
         seeds: Option<Range<u64>>,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Write the clients' history (JSON lines, for `check`) of a single run to this file.
         #[arg(long, conflicts_with = "seeds")]
         history: Option<PathBuf>,
+        /// Write the world's full trace (JSON lines) of a single run to this file.
+        #[arg(long, conflicts_with = "seeds")]
+        trace: Option<PathBuf>,
+    },
+    /// Run every seed twice in separate processes and compare the trace hashes.
+    Audit {
+        scenario: String,
+        /// A range of seeds, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: Range<u64>,
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Where the traces go while they are compared (kept for diverging seeds).
+        #[arg(long)]
+        trace_dir: Option<PathBuf>,
+    },
+    /// Find a smaller run that fails the same way as this seed, and print its command.
+    Shrink {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Give up after this many runs (the first, unshrunk run included).
+        #[arg(long, default_value_t = shrink::ATTEMPTS_MAX)]
+        attempts_max: usize,
+    },
+    /// Run one seed, write its trace as JSON lines and print its hash (what `audit` spawns).
+    #[command(hide = true, name = TRACE_COMMAND)]
+    Trace {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        overrides: Overrides,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a self-contained HTML report of one run: a timeline of roles, terms, partitions,
+    /// faults and client operations, the verdict, and the run told in words.
+    Report {
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The HTML file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+    /// Tell one run in words: elections, votes, step-downs, failed requests, catching up.
+    Explain {
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        overrides: Overrides,
     },
     /// Check a history file for linearizability (and watch and lease guarantees).
     Check {
@@ -53,6 +121,28 @@ enum Command {
     },
 }
 
+/// `--set key=value`, repeatable, applied in order after the scenario built its options.
+#[derive(Args, Debug)]
+struct Overrides {
+    /// Override one option after the scenario drew its options from the seed (repeatable).
+    #[arg(
+        long = "set",
+        value_name = "KEY=VALUE",
+        value_parser = overrides::parse_override,
+        long_help = set_help()
+    )]
+    set: Vec<(String, String)>,
+}
+
+fn set_help() -> String {
+    let keys: Vec<&str> = overrides::known_keys().collect();
+    format!(
+        "Override one option after the scenario drew its options from the seed (repeatable, \
+         applied in order). Keys: {}",
+        keys.join(", ")
+    )
+}
+
 fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
     let (start, end) = text.split_once("..").ok_or("expected A..B")?;
     let start: u64 = start.parse().map_err(|e| format!("{start}: {e}"))?;
@@ -63,9 +153,43 @@ fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
     Ok(start..end)
 }
 
+/// A usage error: say what is wrong and exit 2.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("detcd-sim: {message}");
+    ExitCode::from(2)
+}
+
+fn find_scenario(name: &str) -> Result<&'static Scenario, ExitCode> {
+    catalogue::find(name).ok_or_else(|| {
+        usage_error(&format!(
+            "no scenario named {name:?}; `detcd-sim list` shows them"
+        ))
+    })
+}
+
+/// The scenario's options for `seed` with the overrides applied, or a usage error naming the
+/// override that does not fit.
+fn build(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+) -> Result<RunOptions, ExitCode> {
+    scenario.build(seed, overrides).map_err(|why| {
+        usage_error(&format!(
+            "--set: {why}; `detcd-sim run --help` lists the keys"
+        ))
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match execute(Cli::parse().command) {
+        Ok(exit) | Err(exit) => exit,
+    }
+}
+
+/// Run one command. `Err` is an early exit, such as a usage error already reported.
+fn execute(command: Command) -> Result<ExitCode, ExitCode> {
+    let exit = match command {
         Command::List => {
             for scenario in catalogue::all() {
                 println!("{:<24} {}", scenario.name, scenario.purpose);
@@ -76,66 +200,155 @@ fn main() -> ExitCode {
             scenario,
             seed,
             seeds,
+            overrides,
             history,
+            trace,
         } => {
-            let Some(scenario) = catalogue::find(&scenario) else {
-                eprintln!("detcd-sim: no scenario named {scenario:?}; `detcd-sim list` shows them");
-                return ExitCode::from(2);
-            };
+            let scenario = find_scenario(&scenario)?;
             match seeds {
-                Some(seeds) => run_many(scenario, seeds),
-                None => run_one(scenario, seed.unwrap_or(1), history),
+                Some(seeds) => run_many(scenario, seeds, &overrides.set)?,
+                None => {
+                    let outputs = Outputs { history, trace };
+                    run_one(scenario, seed.unwrap_or(1), &overrides.set, outputs)?
+                }
             }
+        }
+        Command::Audit {
+            scenario,
+            seeds,
+            overrides,
+            trace_dir,
+        } => audit_seeds(find_scenario(&scenario)?, seeds, &overrides.set, trace_dir)?,
+        Command::Shrink {
+            scenario,
+            seed,
+            overrides,
+            attempts_max,
+        } => shrink_seed(
+            find_scenario(&scenario)?,
+            seed,
+            &overrides.set,
+            attempts_max,
+        )?,
+        Command::Trace {
+            scenario,
+            seed,
+            overrides,
+            out,
+        } => trace_seed(find_scenario(&scenario)?, seed, &overrides.set, &out)?,
+        Command::Report {
+            scenario,
+            seed,
+            overrides,
+            out,
+        } => {
+            let scenario = find_scenario(&scenario)?;
+            let record = detcd_reports::record(build(scenario, seed, &overrides.set)?);
+            let title = format!("{} (seed {seed})", scenario.name);
+            if let Err(error) = std::fs::write(&out, detcd_reports::html(&record, &title)) {
+                return Err(usage_error(&format!(
+                    "cannot write {}: {error}",
+                    out.display()
+                )));
+            }
+            println!("wrote {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Command::Explain {
+            scenario,
+            seed,
+            overrides,
+        } => {
+            let record =
+                detcd_reports::record(build(find_scenario(&scenario)?, seed, &overrides.set)?);
+            for line in detcd_reports::explain(&record) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
         }
         Command::Check {
             file,
             format,
             time_max_secs,
         } => check(file, format, time_max_secs),
-    }
+    };
+    Ok(exit)
 }
 
-fn run_one(scenario: &Scenario, seed: u64, history: Option<PathBuf>) -> ExitCode {
-    println!("detcd-sim run {} --seed {seed}", scenario.name);
-    println!("{}\n", scenario.purpose);
-    let options = (scenario.options)(seed);
+/// Where a single run writes what it recorded, besides its report.
+struct Outputs {
+    history: Option<PathBuf>,
+    trace: Option<PathBuf>,
+}
+
+fn run_one(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+    outputs: Outputs,
+) -> Result<ExitCode, ExitCode> {
+    let mut options = build(scenario, seed, overrides)?;
+    if let Some(path) = &outputs.trace {
+        options.trace = trace_to_file(path)?;
+    }
     println!(
-        "options drawn for this seed:\n{}\n{}",
-        options.sim, options.workload
+        "detcd-sim run {} --seed {seed}{}",
+        scenario.name,
+        catalogue::set_arguments(overrides)
     );
+    println!("{}\n", scenario.purpose);
+    let drawn = match overrides.len() {
+        0 => "options drawn for this seed:".to_string(),
+        count => format!("options drawn for this seed, with {count} overrides:"),
+    };
+    println!("{drawn}\n{}", describe_options(&options));
     let report = detcd_sim::run::run(options);
     println!("{report}");
-    if let Some(path) = history
+    if let Some(path) = outputs.history
         && let Err(error) = write_history(&path, &report.history)
     {
-        eprintln!("detcd-sim: cannot write {}: {error}", path.display());
-        return ExitCode::from(2);
+        return Err(usage_error(&format!(
+            "cannot write {}: {error}",
+            path.display()
+        )));
     }
     if report.passed() {
         println!("\nPASSED");
-        ExitCode::SUCCESS
-    } else {
-        println!("\nFAILED: {}", report.failure().unwrap_or_default());
-        println!(
-            "replay: cargo run --release -p detcd-scenarios -- run {} --seed {seed}",
-            scenario.name
-        );
-        ExitCode::from(1)
+        return Ok(ExitCode::SUCCESS);
     }
+    println!("\nFAILED: {}", report.failure().unwrap_or_default());
+    println!("replay: {}", scenario.replay_command(seed, overrides));
+    Ok(ExitCode::from(1))
 }
 
-fn run_many(scenario: &Scenario, seeds: Range<u64>) -> ExitCode {
+/// Every option of the run, one `name = value` line each, overrides included.
+fn describe_options(options: &RunOptions) -> String {
+    format!(
+        "{}{}{:<24} = {}\n{:<24} = {}\n",
+        options.sim,
+        options.workload,
+        "fault_phase_ms",
+        options.fault_phase.as_millis(),
+        "recovery_bound_ms",
+        options.recovery_bound.as_millis()
+    )
+}
+
+fn trace_to_file(path: &Path) -> Result<TraceSettings, ExitCode> {
+    let file = File::create(path)
+        .map_err(|error| usage_error(&format!("cannot create {}: {error}", path.display())))?;
+    Ok(TraceSettings::to_writer(Box::new(BufWriter::new(file))))
+}
+
+fn run_many(
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    overrides: &[(String, String)],
+) -> Result<ExitCode, ExitCode> {
     let mut failed = Vec::new();
     for seed in seeds.clone() {
-        let report = detcd_sim::run::run((scenario.options)(seed));
-        let verdict = report.failure().unwrap_or_else(|| "passed".into());
-        let recovery = report
-            .recovery
-            .map_or("-".into(), |took| format!("{} ms", took.as_millis()));
-        println!(
-            "seed {seed:>6}  {:>5} ops ok  {:>4} unknown  recovery {recovery:>8}  {verdict}",
-            report.workload.ok, report.workload.unknown
-        );
+        let report = detcd_sim::run::run(build(scenario, seed, overrides)?);
+        println!("seed {seed:>6}  {}", summarize(&report));
         if !report.passed() {
             failed.push(seed);
         }
@@ -146,23 +359,144 @@ fn run_many(scenario: &Scenario, seeds: Range<u64>) -> ExitCode {
         failed.len()
     );
     for seed in &failed {
-        println!(
-            "replay: cargo run --release -p detcd-scenarios -- run {} --seed {seed}",
-            scenario.name
-        );
+        println!("replay: {}", scenario.replay_command(*seed, overrides));
     }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match failed.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    })
+}
+
+/// One line: how the clients fared, how long recovery took, and the verdict.
+fn summarize(report: &RunReport) -> String {
+    let verdict = report.failure().unwrap_or_else(|| "passed".into());
+    let recovery = report
+        .recovery
+        .map_or("-".into(), |took| format!("{} ms", took.as_millis()));
+    format!(
+        "{:>5} ops ok  {:>4} unknown  recovery {recovery:>8}  {verdict}",
+        report.workload.ok, report.workload.unknown
+    )
+}
+
+/// The hidden child of `audit`: one run, its trace to `out`, its hash on stdout.
+fn trace_seed(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+    out: &Path,
+) -> Result<ExitCode, ExitCode> {
+    let mut options = build(scenario, seed, overrides)?;
+    options.trace = trace_to_file(out)?;
+    let report = detcd_sim::run::run(options);
+    println!("{TRACE_HASH_PREFIX}{:016x}", report.trace_hash);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_seeds(
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    overrides: &[(String, String)],
+    trace_dir: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    // Reject bad overrides here, once, rather than in every child.
+    build(scenario, seeds.start, overrides)?;
+    let trace_dir = trace_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("detcd-audit-{}", std::process::id()))
+    });
+    match audit::audit(scenario, seeds, overrides, &trace_dir) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::from(1)),
+        Err(error) => Err(usage_error(&format!("audit: {error}"))),
     }
 }
 
-fn write_history(
-    path: &std::path::Path,
-    records: &[detcd_checker::HistoryRecord],
-) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+fn shrink_seed(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+    attempts_max: usize,
+) -> Result<ExitCode, ExitCode> {
+    let knobs = shrink::knobs(&build(scenario, seed, overrides)?);
+    let progress = ProgressBar::new(attempts_max as u64).with_style(
+        ProgressStyle::with_template("{spinner} shrinking [{pos}/{len}] {elapsed} {wide_msg}")
+            .expect("the template is valid"),
+    );
+    let mut log = AttemptLog::default();
+    let shrunk = shrink::shrink(overrides, knobs, attempts_max, |candidate| {
+        progress.set_message(log.change(candidate));
+        let options = scenario
+            .build(seed, candidate)
+            .expect("the shrinker only sets known knobs to valid values");
+        let failure = detcd_sim::run::run(options).failure();
+        progress.suspend(|| log.record(candidate, failure.as_deref()));
+        progress.inc(1);
+        failure
+    });
+    progress.finish_and_clear();
+    match shrunk {
+        Shrunk::Passed => {
+            println!("{} seed {seed} passes: nothing to shrink", scenario.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Shrunk::Failed {
+            overrides,
+            failure,
+            attempts,
+        } => {
+            println!("smallest reproduction found in {attempts} runs:");
+            println!("{}", scenario.replay_command(seed, &overrides));
+            println!("FAILED: {failure}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The shrinker's attempts as they happen, on stderr: what each changed and how it ended.
+#[derive(Debug, Default)]
+struct AttemptLog {
+    /// The kind of failure being shrunk, once the first run showed it.
+    kind: Option<String>,
+    /// The overrides of the smallest failing run so far.
+    smallest: Vec<(String, String)>,
+    attempt: usize,
+}
+
+impl AttemptLog {
+    /// What `candidate` changes from the smallest failing run so far.
+    fn change(&self, candidate: &[(String, String)]) -> String {
+        if self.kind.is_none() {
+            return "the run as given".into();
+        }
+        let changed: Vec<String> = candidate
+            .iter()
+            .filter(|entry| !self.smallest.contains(entry))
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        changed.join(" ")
+    }
+
+    fn record(&mut self, candidate: &[(String, String)], failure: Option<&str>) {
+        self.attempt += 1;
+        let kind = failure.map(shrink::failure_kind);
+        let outcome = match (self.kind.as_deref(), kind) {
+            (_, None) => "passes".to_string(),
+            (Some(wanted), Some(kind)) if wanted != kind => format!("fails differently: {kind}"),
+            (_, Some(kind)) => format!("fails: {kind}"),
+        };
+        let change = self.change(candidate);
+        eprintln!("attempt {:>3}  {change:<40} {outcome}", self.attempt);
+        if let Some(kind) = kind
+            && self.kind.as_deref().is_none_or(|wanted| wanted == kind)
+        {
+            self.kind = Some(kind.to_string());
+            self.smallest = candidate.to_vec();
+        }
+    }
+}
+
+fn write_history(path: &Path, records: &[detcd_checker::HistoryRecord]) -> std::io::Result<()> {
+    let file = BufWriter::new(File::create(path)?);
     let mut writer = detcd_checker::HistoryWriter::new(file);
     for record in records {
         writer.write(record)?;

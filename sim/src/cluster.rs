@@ -284,6 +284,15 @@ impl Observer {
         }
     }
 
+    /// The run processed more than `events_max` events: a runaway, which stops it.
+    pub fn runaway(&mut self, at: Instant, events_max: u64) {
+        self.violate(
+            "bounded run",
+            at,
+            format!("more than {events_max} events: a runaway (message storm?)"),
+        );
+    }
+
     fn violate(&mut self, property: &'static str, at: Instant, detail: String) {
         if self.violation.is_none() {
             self.violation = Some(Violation {

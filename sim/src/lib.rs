@@ -16,6 +16,8 @@
 //! - [`clock`]: per-node drift and steps.
 //! - [`faults`]: the seeded random fault schedule of swarm runs.
 //! - [`options`]: [`SimOptions`], every knob, fixed or drawn from the seed.
+//! - [`overrides`]: `key=value` edits of a run's options, for replaying a seed with changes.
+//! - [`shrink`]: the search for a smaller run that fails the same way.
 //! - [`trace`]: structured trace events, their hash, JSON lines.
 //! - [`ping`]: a trivial machine to test and benchmark the engine.
 
@@ -26,10 +28,12 @@ pub mod faults;
 pub mod history;
 pub mod network;
 pub mod options;
+pub mod overrides;
 pub mod ping;
 pub mod queue;
 pub mod random;
 pub mod run;
+pub mod shrink;
 pub mod trace;
 pub mod workload;
 pub mod world;

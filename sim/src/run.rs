@@ -8,7 +8,10 @@
 
 use std::fmt;
 
-use detcd_checker::{Budget, CheckReport, HistoryRecord, Verdict, check_etcd, etcd};
+use detcd_checker::{
+    Budget, CheckOptions, CheckReport, ClockUncertainty, HistoryRecord, Verdict, check_etcd_with,
+    etcd,
+};
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
 use detcd_core::raft::Term;
 use detcd_core::{Duration, Instant, NodeConfig, NodeId};
@@ -18,6 +21,11 @@ use crate::options::SimOptions;
 use crate::trace::TraceSettings;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
 use crate::world::{ClientResponse, TraceEventOf, World, WorldStats};
+
+/// Events one run may process at most. A healthy 60-second run of 7 members takes a few million;
+/// a run past this bound is a runaway (a message storm), reported as a liveness failure rather
+/// than left to exhaust memory.
+pub const EVENTS_MAX: u64 = 200_000_000;
 
 /// A scripted action at a point of the fault phase (partitions, crashes, stalls...).
 pub type Script = Box<dyn FnMut(&mut NodeWorld<KvStore>)>;
@@ -101,7 +109,9 @@ impl RunReport {
             );
         }
         match (self.check.verdict, self.check.violations.first()) {
-            (Verdict::NotLinearizable, _) => Some("linearizability: the history is not linearizable".into()),
+            (Verdict::NotLinearizable, _) => {
+                Some("linearizability: the history is not linearizable".into())
+            }
             (Verdict::Unknown, _) => Some("history check: inconclusive within its budget".into()),
             (Verdict::Linearizable, Some(violation)) => Some(violation.to_string()),
             (Verdict::Linearizable, None) => None,
@@ -147,7 +157,7 @@ pub fn run(mut options: RunOptions) -> RunReport {
         options.recovery_bound,
     );
     workload.finish(world.now());
-    let check = check_history(&workload);
+    let check = check_history(&world, &workload);
     world
         .flush_trace()
         .expect("the trace writer takes the whole trace");
@@ -191,6 +201,9 @@ fn step_until(
     // Stop early when a response arrives, so the client that got it can go on at once.
     world.run_until_observed(until, |world| {
         observer.observe(world);
+        if world.stats().events_processed > EVENTS_MAX {
+            observer.runaway(world.now(), EVENTS_MAX);
+        }
         observer.violation().is_none() && !world.has_responses()
     });
     for response in world.drain_responses() {
@@ -252,10 +265,29 @@ fn recover(
     None
 }
 
-fn check_history(workload: &Workload) -> CheckReport {
+/// Check the clients' history. Lease expiry rests on clocks, so a lease may expire early by as
+/// much clock error as the run injected: the most any member's clock ran ahead of true time, and
+/// the drift the options allow.
+fn check_history(world: &NodeWorld<KvStore>, workload: &Workload) -> CheckReport {
     let history =
         etcd::from_records(workload.history()).expect("the simulator writes well-formed histories");
-    check_etcd(&history, Budget::default())
+    let ahead = world
+        .node_ids()
+        .iter()
+        .map(|&id| world.local_time(id) - world.now())
+        .max()
+        .unwrap_or_default();
+    let clock = ClockUncertainty {
+        step: ahead,
+        drift_ppm: world.options().clock_drift_ppm_max,
+    };
+    check_etcd_with(
+        &history,
+        CheckOptions {
+            budget: Budget::default(),
+            clock,
+        },
+    )
 }
 
 impl fmt::Display for RunReport {

@@ -47,6 +47,15 @@ impl Default for Store {
     }
 }
 
+/// See [`Store::live_fingerprint`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LiveFingerprint {
+    revision: i64,
+    compact_revision: i64,
+    latest: Vec<(String, i64, Option<KeyValue>)>,
+    leases: BTreeMap<i64, BTreeSet<String>>,
+}
+
 /// A key's versions: (revision, the key as written then, or `None` for a deletion).
 type Versions = Vec<(i64, Option<KeyValue>)>;
 
@@ -90,14 +99,39 @@ impl Store {
     pub fn changes_at(&self, revision: i64) -> Vec<(String, Option<KeyValue>, Option<KeyValue>)> {
         let mut changes = Vec::new();
         for (key, versions) in &self.keys {
-            if let Some(position) = versions.iter().position(|(at, _)| *at == revision) {
-                let before = position
-                    .checked_sub(1)
-                    .and_then(|previous| versions[previous].1.clone());
-                changes.push((key.clone(), before, versions[position].1.clone()));
-            }
+            // Versions are in revision order, and most lookups are for the latest revision.
+            let position = match versions.last() {
+                Some((at, _)) if *at == revision => versions.len() - 1,
+                _ => match versions.binary_search_by_key(&revision, |(at, _)| *at) {
+                    Ok(position) => position,
+                    Err(_) => continue,
+                },
+            };
+            let before = position
+                .checked_sub(1)
+                .and_then(|previous| versions[previous].1.clone());
+            changes.push((key.clone(), before, versions[position].1.clone()));
         }
         changes
+    }
+
+    /// What later requests can observe of the store when none of them reads a past revision:
+    /// the revision, the compaction point, each key's latest version and the lease attachments.
+    /// Two stores with equal fingerprints answer every such request alike.
+    pub fn live_fingerprint(&self) -> LiveFingerprint {
+        LiveFingerprint {
+            revision: self.revision,
+            compact_revision: self.compact_revision,
+            latest: self
+                .keys
+                .iter()
+                .filter_map(|(key, versions)| {
+                    let (at, kv) = versions.last()?;
+                    Some((key.clone(), *at, kv.clone()))
+                })
+                .collect(),
+            leases: self.leases.clone(),
+        }
     }
 
     /// Keys attached to `lease` now.
