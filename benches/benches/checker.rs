@@ -83,5 +83,32 @@ fn etcd_revision_pass(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, register_jepsen, kv_50_clients, etcd_revision_pass);
+/// The scale: an etcd history of 1,000,000 operations from 64 clients, through the
+/// revision-guided pass (target: under 10 seconds).
+fn etcd_revision_pass_million(c: &mut Criterion) {
+    let shape = Shape {
+        clients: 64,
+        operations: 1_000_000,
+        unknown_percent: 2,
+    };
+    let operations = generate::etcd_history(4, shape);
+    let mut group = c.benchmark_group("checker");
+    group.sample_size(10);
+    group.bench_function("etcd_revision_pass_64clients_1000000ops", |b| {
+        b.iter(|| {
+            let outcome =
+                revision::check(black_box(&operations), &mut Meter::start(Budget::default()));
+            assert!(matches!(outcome, RevisionOutcome::Linearizable { .. }));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    register_jepsen,
+    kv_50_clients,
+    etcd_revision_pass,
+    etcd_revision_pass_million
+);
 criterion_main!(benches);
