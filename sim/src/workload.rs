@@ -503,31 +503,7 @@ impl Workload {
             self.clients[index].waiting.is_none(),
             "the probe has one request at a time"
         );
-        let request = self.request_next;
-        self.request_next += 1;
-        let client = &mut self.clients[index];
-        client.waiting = Some(request);
-        self.history.push(HistoryRecord::Invoke {
-            client: client.id,
-            op: request,
-            time_ns: now.as_nanos(),
-            request: history::request(&body),
-        });
-        self.stats.invoked += 1;
-        let deadline = now + Duration::from_millis(self.options.request_timeout_ms);
-        let pending = Outstanding {
-            client: index,
-            node,
-            deadline,
-            body: body.clone(),
-        };
-        self.outstanding.insert(request, pending);
-        Send {
-            node,
-            client: self.clients[index].id,
-            request,
-            body,
-        }
+        self.start(index, now, node, body)
     }
 
     /// The probe's latest completed request and whether it succeeded.
@@ -603,17 +579,26 @@ impl Workload {
         };
         let body = self.build(kind, index);
         let node = self.choose_member(index);
+        let send = self.start(index, now, node, body);
+        if kind == OperationKind::Watch {
+            self.clients[index].watch = Some(send.request);
+        }
+        Some(send)
+    }
+
+    /// Client `index` sends `body` to `node` at `now`: record the invoke, and wait for the answer
+    /// until the request timeout.
+    fn start(&mut self, index: usize, now: Instant, node: NodeId, body: kv::Request) -> Send {
         let request = self.request_next;
         self.request_next += 1;
         let client = &mut self.clients[index];
         client.waiting = Some(request);
-        if kind == OperationKind::Watch {
-            client.watch = Some(request);
-        }
+        let client = client.id;
+        let time_ns = now.as_nanos();
         self.history.push(HistoryRecord::Invoke {
-            client: client.id,
+            client,
             op: request,
-            time_ns: now.as_nanos(),
+            time_ns,
             request: history::request(&body),
         });
         self.stats.invoked += 1;
@@ -625,12 +610,12 @@ impl Workload {
             body: body.clone(),
         };
         self.outstanding.insert(request, pending);
-        Some(Send {
+        Send {
             node,
-            client: client.id,
+            client,
             request,
             body,
-        })
+        }
     }
 
     /// A kind by the mix's weights; a client holding a watch opens no second one.
