@@ -83,18 +83,19 @@ fn etcd_revision_pass(c: &mut Criterion) {
     group.finish();
 }
 
-/// The scale: an etcd history of 1,000,000 operations from 64 clients, through the
-/// revision-guided pass (target: under 10 seconds).
-fn etcd_revision_pass_million(c: &mut Criterion) {
+/// Towards the target scale (1,000,000 operations from 64 clients in under 10 seconds): 100,000
+/// operations from 64 clients through the revision-guided pass. The full million does not yet
+/// finish in minutes, so it is not benchmarked until the pass scales linearly.
+fn etcd_revision_pass_large(c: &mut Criterion) {
     let shape = Shape {
         clients: 64,
-        operations: 1_000_000,
+        operations: 100_000,
         unknown_percent: 2,
     };
     let operations = generate::etcd_history(4, shape);
     let mut group = c.benchmark_group("checker");
     group.sample_size(10);
-    group.bench_function("etcd_revision_pass_64clients_1000000ops", |b| {
+    group.bench_function("etcd_revision_pass_64clients_100000ops", |b| {
         b.iter(|| {
             let outcome =
                 revision::check(black_box(&operations), &mut Meter::start(Budget::default()));
@@ -109,6 +110,6 @@ criterion_group!(
     register_jepsen,
     kv_50_clients,
     etcd_revision_pass,
-    etcd_revision_pass_million
+    etcd_revision_pass_large
 );
 criterion_main!(benches);
