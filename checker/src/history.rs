@@ -278,6 +278,20 @@ impl Response {
         }
     }
 
+    pub fn header_mut(&mut self) -> &mut ResponseHeader {
+        match self {
+            Response::Range { header, .. }
+            | Response::Put { header, .. }
+            | Response::DeleteRange { header, .. }
+            | Response::Txn { header, .. }
+            | Response::Compact { header }
+            | Response::LeaseGrant { header, .. }
+            | Response::LeaseRevoke { header }
+            | Response::LeaseKeepAlive { header, .. }
+            | Response::Watch { header } => header,
+        }
+    }
+
     /// The response with every header inside a transaction cleared: etcd fills nested headers
     /// inconsistently, so only the outer header's revision is checked.
     pub fn without_nested_headers(&self) -> Response {
@@ -297,17 +311,7 @@ impl Response {
 
     fn cleared_header(&self) -> Response {
         let mut response = self.without_nested_headers();
-        match &mut response {
-            Response::Range { header, .. }
-            | Response::Put { header, .. }
-            | Response::DeleteRange { header, .. }
-            | Response::Txn { header, .. }
-            | Response::Compact { header }
-            | Response::LeaseGrant { header, .. }
-            | Response::LeaseRevoke { header }
-            | Response::LeaseKeepAlive { header, .. }
-            | Response::Watch { header } => *header = ResponseHeader::default(),
-        }
+        *response.header_mut() = ResponseHeader::default();
         response
     }
 }

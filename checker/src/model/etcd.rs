@@ -379,17 +379,7 @@ pub fn in_range(name: &str, key: &str, range_end: &str) -> bool {
 }
 
 fn set_header(response: &mut Response, revision: i64) {
-    match response {
-        Response::Range { header, .. }
-        | Response::Put { header, .. }
-        | Response::DeleteRange { header, .. }
-        | Response::Txn { header, .. }
-        | Response::Compact { header }
-        | Response::LeaseGrant { header, .. }
-        | Response::LeaseRevoke { header }
-        | Response::LeaseKeepAlive { header, .. }
-        | Response::Watch { header } => header.revision = revision,
-    }
+    response.header_mut().revision = revision;
 }
 
 /// Whether an observed response is the one the model computed. Lease TTLs are the server's
