@@ -73,7 +73,8 @@ fn roles(record: &RunRecord) -> Vec<(Instant, String)> {
                 record.members.len()
             )),
             ClusterEvent::SteppedDown { node, term } => Some(step_down(record, *at, *node, *term)),
-            ClusterEvent::Committed { .. } => None,
+            // The leader's sending of the snapshot is told from the trace, with its reason.
+            ClusterEvent::Committed { .. } | ClusterEvent::SnapshotInstalled { .. } => None,
         };
         lines.extend(line.map(|line| (*at, line)));
     }

@@ -118,7 +118,8 @@ impl ClientOperation {
     }
 }
 
-/// Run the given options with the trace kept in memory and collect the record.
+/// Run the given options (clients and faults for the fault phase, no script) with the trace
+/// kept in memory and collect the record.
 pub fn record(mut options: RunOptions) -> RunRecord {
     options.trace = TraceSettings::in_memory();
     RunRecord::from_report(run(options))

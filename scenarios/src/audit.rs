@@ -54,8 +54,9 @@ pub fn audit(
     fs::create_dir_all(trace_dir)?;
     let (mut identical, mut diverged, mut broken) = (0, 0, 0);
     for seed in seeds {
-        let traces =
-            [1, 2].map(|run| trace_dir.join(format!("{}-{seed}-run{run}.jsonl", scenario.name)));
+        // A scenario named by its path becomes one file name.
+        let stem = scenario.name.replace(['/', '\\'], "_");
+        let traces = [1, 2].map(|run| trace_dir.join(format!("{stem}-{seed}-run{run}.jsonl")));
         let found = audit_seed(&executable, scenario, seed, overrides, &traces);
         print_seed(seed, &found);
         match found {
@@ -117,7 +118,7 @@ fn spawn_trace(
 ) -> Result<Child, String> {
     let mut command = Command::new(executable);
     command
-        .args([TRACE_COMMAND, scenario.name, "--seed", &seed.to_string()])
+        .args([TRACE_COMMAND, &scenario.name, "--seed", &seed.to_string()])
         .arg("--out")
         .arg(trace);
     for (key, value) in overrides {

@@ -1,27 +1,50 @@
-//! Named scenarios: what a user runs.
+//! Named scenarios: the scenario files under `scenarios/catalogue/`, built into the binary, and
+//! any scenario file a user names by its path.
 
-use detcd_core::{Duration, NodeId};
-use detcd_sim::Partition;
-use detcd_sim::options::SimOptions;
-use detcd_sim::overrides;
-use detcd_sim::run::{RunOptions, Script};
+use std::path::Path;
+
+use detcd_sim::run::RunOptions;
 use detcd_sim::trace::TraceSettings;
-use detcd_sim::workload::WorkloadOptions;
 
-/// A named scenario: its one-line purpose and the run options it builds for a seed.
-#[derive(Debug)]
+use crate::script::{self, Execution, ParseError, Script};
+
+/// A scenario: its name, its one-line purpose and its script.
+#[derive(Clone, Debug)]
 pub struct Scenario {
-    pub name: &'static str,
-    pub purpose: &'static str,
-    pub options: fn(u64) -> RunOptions,
+    /// The catalogue name, or the path of a user's file.
+    pub name: String,
+    pub purpose: String,
+    pub script: Script,
+    /// The file's text, as read.
+    pub source: String,
 }
 
 impl Scenario {
+    /// Read a scenario from its text; `name` is how commands will name it.
+    pub fn parse(name: &str, source: &str) -> Result<Scenario, ParseError> {
+        let script = script::parse(source)?;
+        Ok(Scenario {
+            name: name.to_string(),
+            purpose: script.purpose.clone(),
+            script,
+            source: source.to_string(),
+        })
+    }
+
     /// The options for `seed`, with `overrides` (`key=value`) applied on top, in order.
     pub fn build(&self, seed: u64, overrides: &[(String, String)]) -> Result<RunOptions, String> {
-        let mut options = (self.options)(seed);
-        overrides::apply_all(&mut options, overrides)?;
-        Ok(options)
+        script::options(&self.script, seed, overrides).map_err(|error| error.to_string())
+    }
+
+    /// Run it for `seed`.
+    pub fn execute(
+        &self,
+        seed: u64,
+        overrides: &[(String, String)],
+        trace: TraceSettings,
+    ) -> Result<Execution, String> {
+        script::execute(&self.script, seed, overrides, trace)
+            .map_err(|error| format!("{}: {error}", self.name))
     }
 
     /// The one command that replays this scenario's run for `seed` with `overrides`.
@@ -42,66 +65,56 @@ pub fn set_arguments(overrides: &[(String, String)]) -> String {
         .collect()
 }
 
-/// Every scenario, in the order `list` shows them.
-pub fn all() -> &'static [Scenario] {
-    &[
-        Scenario {
-            name: "healthy-5",
-            purpose: "Five members on a healthy network elect a leader and commit the clients' writes.",
-            options: healthy_five,
-        },
-        Scenario {
-            name: "brain-split-5",
-            purpose: "Five members; at 5 s the leader and one follower are cut off from the other \
-                      three (the leader in the minority) until 12 s. The old leader steps down, \
-                      the majority elects a new one in a new term, minority writes fail, and \
-                      nothing acknowledged is lost.",
-            options: brain_split_five,
-        },
-        Scenario {
-            name: "swarm",
-            purpose: "Everything drawn from the seed: cluster size, faults and their rates, timings, workload.",
-            options: RunOptions::swarm,
-        },
-    ]
+/// The catalogue's files, in the order `list` shows them.
+macro_rules! catalogue {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../catalogue/", $name, ".txt")))),*]
+    };
 }
 
-pub fn find(name: &str) -> Option<&'static Scenario> {
-    all().iter().find(|scenario| scenario.name == name)
+pub const FILES: &[(&str, &str)] = catalogue![
+    "healthy-5",
+    "brain-split-5",
+    "brain-split-5-leader-majority",
+    "leader-isolation-3",
+    "asymmetric-partition",
+    "disk-stall-leader",
+    "disk-stall-follower",
+    "crash-unsynced-writes",
+    "rolling-restarts",
+    "snapshot-catch-up",
+    "pre-vote-rejoin",
+    "lease-expiry-partition",
+    "watch-leader-change",
+    // "membership-change",
+    "clock-drift",
+    "flaky-network",
+    "swarm",
+];
+
+/// Every catalogue scenario, in order. The files are part of the binary and tested, so a parse
+/// error here is a bug.
+pub fn all() -> Vec<Scenario> {
+    FILES
+        .iter()
+        .map(|(name, source)| {
+            Scenario::parse(name, source).unwrap_or_else(|error| panic!("{name}.txt: {error}"))
+        })
+        .collect()
 }
 
-fn healthy_five(seed: u64) -> RunOptions {
-    RunOptions {
-        seed,
-        sim: SimOptions::default(),
-        workload: WorkloadOptions::default(),
-        fault_phase: Duration::from_secs(20),
-        recovery_bound: Duration::from_secs(10),
-        script: Vec::new(),
-        trace: TraceSettings::hash_only(),
+/// A catalogue scenario by name, or a scenario file by path.
+pub fn find(name: &str) -> Result<Scenario, String> {
+    if let Some((name, source)) = FILES.iter().find(|(known, _)| *known == name) {
+        return Scenario::parse(name, source).map_err(|error| format!("{name}.txt: {error}"));
     }
-}
-
-/// `healthy-5` with a scripted split: at 5 s the leader and the lowest other member are cut off
-/// from the other three; at 12 s the network heals.
-fn brain_split_five(seed: u64) -> RunOptions {
-    let split: Script = Box::new(|world| {
-        let ids = world.node_ids().to_vec();
-        let leader = ids
-            .iter()
-            .copied()
-            .find(|&id| world.node(id).is_some_and(|node| node.raft().is_leader()));
-        // Without a leader yet there is nothing to isolate: split the first two from the rest.
-        let leader = leader.unwrap_or(ids[0]);
-        let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != leader).collect();
-        world.set_partition(Partition::split(&[&[leader, others[0]], &others[1..]]));
-    });
-    let heal: Script = Box::new(|world| world.heal());
-    RunOptions {
-        script: vec![
-            (Duration::from_secs(5), split),
-            (Duration::from_secs(12), heal),
-        ],
-        ..healthy_five(seed)
+    let path = Path::new(name);
+    if !path.is_file() {
+        return Err(format!(
+            "no scenario named {name:?} and no such file; `detcd-sim list` shows the catalogue"
+        ));
     }
+    let source = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    Scenario::parse(name, &source).map_err(|error| format!("{name}: {error}"))
 }

@@ -2,3 +2,5 @@
 
 pub mod audit;
 pub mod catalogue;
+pub mod script;
+pub mod sweep;

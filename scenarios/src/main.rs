@@ -15,8 +15,10 @@ use clap::{Args, Parser, Subcommand};
 use detcd_checker::{Budget, Format};
 use detcd_scenarios::audit::{self, TRACE_COMMAND, TRACE_HASH_PREFIX};
 use detcd_scenarios::catalogue::{self, Scenario};
+use detcd_scenarios::script::{Execution, GOLDEN_SEED};
+use detcd_scenarios::sweep;
 use detcd_sim::overrides;
-use detcd_sim::run::{RunOptions, RunReport};
+use detcd_sim::run::RunOptions;
 use detcd_sim::shrink::{self, Shrunk};
 use detcd_sim::trace::TraceSettings;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,11 +36,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// List the scenarios with their purpose.
+    /// List the catalogue's scenarios with their purpose.
     List,
-    /// Run a scenario for one seed (with a readable account of the run) or a range of seeds.
+    /// Run a scenario for one seed (the scenario's commands with what each printed, then a
+    /// summary) or for a range of seeds (one line per run). Also replays a failure.
+    #[command(visible_alias = "replay")]
     Run {
-        /// The scenario's name (see `list`).
+        /// The scenario's name (see `list`) or the path of a scenario file.
         scenario: String,
         /// The seed of a single run.
         #[arg(long, conflicts_with = "seeds")]
@@ -54,6 +58,20 @@ enum Command {
         /// Write the world's full trace (JSON lines) of a single run to this file.
         #[arg(long, conflicts_with = "seeds")]
         trace: Option<PathBuf>,
+    },
+    /// Run many seeds of some scenarios (or all) on every core, with a progress bar and a final
+    /// table of runs, failures and seeds per second.
+    Sweep {
+        /// Scenario names or files; none means the whole catalogue.
+        scenarios: Vec<String>,
+        /// A range of seeds, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: Range<u64>,
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Threads to run on; by default one per core.
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Run every seed twice in separate processes and compare the trace hashes.
     Audit {
@@ -159,12 +177,8 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn find_scenario(name: &str) -> Result<&'static Scenario, ExitCode> {
-    catalogue::find(name).ok_or_else(|| {
-        usage_error(&format!(
-            "no scenario named {name:?}; `detcd-sim list` shows them"
-        ))
-    })
+fn find_scenario(name: &str) -> Result<Scenario, ExitCode> {
+    catalogue::find(name).map_err(|why| usage_error(&why))
 }
 
 /// The scenario's options for `seed` with the overrides applied, or a usage error naming the
@@ -174,11 +188,21 @@ fn build(
     seed: u64,
     overrides: &[(String, String)],
 ) -> Result<RunOptions, ExitCode> {
-    scenario.build(seed, overrides).map_err(|why| {
-        usage_error(&format!(
-            "--set: {why}; `detcd-sim run --help` lists the keys"
-        ))
-    })
+    scenario
+        .build(seed, overrides)
+        .map_err(|why| usage_error(&format!("{}: {why}", scenario.name)))
+}
+
+/// Run the scenario for `seed`; a script error (a member the cluster lacks) is a usage error.
+fn execute_scenario(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+    trace: TraceSettings,
+) -> Result<Execution, ExitCode> {
+    scenario
+        .execute(seed, overrides, trace)
+        .map_err(|why| usage_error(&why))
 }
 
 fn main() -> ExitCode {
@@ -192,7 +216,7 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
     let exit = match command {
         Command::List => {
             for scenario in catalogue::all() {
-                println!("{:<24} {}", scenario.name, scenario.purpose);
+                println!("{:<30} {}", scenario.name, scenario.purpose);
             }
             ExitCode::SUCCESS
         }
@@ -206,26 +230,32 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
         } => {
             let scenario = find_scenario(&scenario)?;
             match seeds {
-                Some(seeds) => run_many(scenario, seeds, &overrides.set)?,
+                Some(seeds) => run_many(&scenario, seeds, &overrides.set)?,
                 None => {
                     let outputs = Outputs { history, trace };
-                    run_one(scenario, seed.unwrap_or(1), &overrides.set, outputs)?
+                    run_one(&scenario, seed.unwrap_or(GOLDEN_SEED), &overrides.set, outputs)?
                 }
             }
         }
+        Command::Sweep {
+            scenarios,
+            seeds,
+            overrides,
+            jobs,
+        } => sweep_seeds(&scenarios, seeds, &overrides.set, jobs)?,
         Command::Audit {
             scenario,
             seeds,
             overrides,
             trace_dir,
-        } => audit_seeds(find_scenario(&scenario)?, seeds, &overrides.set, trace_dir)?,
+        } => audit_seeds(&find_scenario(&scenario)?, seeds, &overrides.set, trace_dir)?,
         Command::Shrink {
             scenario,
             seed,
             overrides,
             attempts_max,
         } => shrink_seed(
-            find_scenario(&scenario)?,
+            &find_scenario(&scenario)?,
             seed,
             &overrides.set,
             attempts_max,
@@ -235,7 +265,7 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
             seed,
             overrides,
             out,
-        } => trace_seed(find_scenario(&scenario)?, seed, &overrides.set, &out)?,
+        } => trace_seed(&find_scenario(&scenario)?, seed, &overrides.set, &out)?,
         Command::Report {
             scenario,
             seed,
@@ -243,7 +273,7 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
             out,
         } => {
             let scenario = find_scenario(&scenario)?;
-            let record = detcd_reports::record(build(scenario, seed, &overrides.set)?);
+            let record = record(&scenario, seed, &overrides.set)?;
             let title = format!("{} (seed {seed})", scenario.name);
             if let Err(error) = std::fs::write(&out, detcd_reports::html(&record, &title)) {
                 return Err(usage_error(&format!(
@@ -259,8 +289,7 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
             seed,
             overrides,
         } => {
-            let record =
-                detcd_reports::record(build(find_scenario(&scenario)?, seed, &overrides.set)?);
+            let record = record(&find_scenario(&scenario)?, seed, &overrides.set)?;
             for line in detcd_reports::explain(&record) {
                 println!("{line}");
             }
@@ -275,6 +304,16 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
     Ok(exit)
 }
 
+/// One run with its trace kept in memory, as reports need it.
+fn record(
+    scenario: &Scenario,
+    seed: u64,
+    overrides: &[(String, String)],
+) -> Result<detcd_reports::RunRecord, ExitCode> {
+    let execution = execute_scenario(scenario, seed, overrides, TraceSettings::in_memory())?;
+    Ok(detcd_reports::RunRecord::from_report(execution.report))
+}
+
 /// Where a single run writes what it recorded, besides its report.
 struct Outputs {
     history: Option<PathBuf>,
@@ -287,36 +326,40 @@ fn run_one(
     overrides: &[(String, String)],
     outputs: Outputs,
 ) -> Result<ExitCode, ExitCode> {
-    let mut options = build(scenario, seed, overrides)?;
-    if let Some(path) = &outputs.trace {
-        options.trace = trace_to_file(path)?;
-    }
+    let options = build(scenario, seed, overrides)?;
+    let trace = match &outputs.trace {
+        Some(path) => trace_to_file(path)?,
+        None => TraceSettings::hash_only(),
+    };
     println!(
-        "detcd-sim run {} --seed {seed}{}",
+        "detcd-sim run {} --seed {seed}{}\n",
         scenario.name,
         catalogue::set_arguments(overrides)
     );
-    println!("{}\n", scenario.purpose);
-    let drawn = match overrides.len() {
-        0 => "options drawn for this seed:".to_string(),
-        count => format!("options drawn for this seed, with {count} overrides:"),
-    };
-    println!("{drawn}\n{}", describe_options(&options));
-    let report = detcd_sim::run::run(options);
-    println!("{report}");
+    // Options drawn from the seed, or changed by hand, are part of what the run was.
+    if scenario.script.draws_options() || !overrides.is_empty() {
+        let drawn = match overrides.len() {
+            0 => "options drawn for this seed:".to_string(),
+            count => format!("options for this seed, with {count} overrides:"),
+        };
+        println!("{drawn}\n{}", describe_options(&options));
+    }
+    let execution = execute_scenario(scenario, seed, overrides, trace)?;
+    println!("{}", scenario.script.rewrite(&execution.outputs));
+    println!("{}", execution.report);
     if let Some(path) = outputs.history
-        && let Err(error) = write_history(&path, &report.history)
+        && let Err(error) = write_history(&path, &execution.report.history)
     {
         return Err(usage_error(&format!(
             "cannot write {}: {error}",
             path.display()
         )));
     }
-    if report.passed() {
+    if execution.passed() {
         println!("\nPASSED");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\nFAILED: {}", report.failure().unwrap_or_default());
+    println!("\nFAILED: {}", execution.failure().unwrap_or_default());
     println!("replay: {}", scenario.replay_command(seed, overrides));
     Ok(ExitCode::from(1))
 }
@@ -324,9 +367,10 @@ fn run_one(
 /// Every option of the run, one `name = value` line each, overrides included.
 fn describe_options(options: &RunOptions) -> String {
     format!(
-        "{}{}{:<24} = {}\n{:<24} = {}\n",
+        "{}{}{}{:<24} = {}\n{:<24} = {}\n",
         options.sim,
         options.workload,
+        options.node,
         "fault_phase_ms",
         options.fault_phase.as_millis(),
         "recovery_bound_ms",
@@ -347,9 +391,9 @@ fn run_many(
 ) -> Result<ExitCode, ExitCode> {
     let mut failed = Vec::new();
     for seed in seeds.clone() {
-        let report = detcd_sim::run::run(build(scenario, seed, overrides)?);
-        println!("seed {seed:>6}  {}", summarize(&report));
-        if !report.passed() {
+        let execution = execute_scenario(scenario, seed, overrides, TraceSettings::hash_only())?;
+        println!("seed {seed:>6}  {}", summarize(&execution));
+        if !execution.passed() {
             failed.push(seed);
         }
     }
@@ -368,8 +412,9 @@ fn run_many(
 }
 
 /// One line: how the clients fared, how long recovery took, and the verdict.
-fn summarize(report: &RunReport) -> String {
-    let verdict = report.failure().unwrap_or_else(|| "passed".into());
+fn summarize(execution: &Execution) -> String {
+    let report = &execution.report;
+    let verdict = execution.failure().unwrap_or_else(|| "passed".into());
     let recovery = report
         .recovery
         .map_or("-".into(), |took| format!("{} ms", took.as_millis()));
@@ -379,6 +424,45 @@ fn summarize(report: &RunReport) -> String {
     )
 }
 
+fn sweep_seeds(
+    names: &[String],
+    seeds: Range<u64>,
+    overrides: &[(String, String)],
+    jobs: Option<usize>,
+) -> Result<ExitCode, ExitCode> {
+    let scenarios = match names {
+        [] => catalogue::all(),
+        names => names
+            .iter()
+            .map(|name| find_scenario(name))
+            .collect::<Result<_, _>>()?,
+    };
+    // Reject bad overrides and script errors once, before any thread starts.
+    for scenario in &scenarios {
+        build(scenario, seeds.start, overrides)?;
+    }
+    let threads = jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let result = sweep::sweep(&scenarios, seeds, overrides, threads);
+    println!("{}", result.table(&scenarios));
+    let failures: Vec<&sweep::Outcome> = result.failures().collect();
+    for failure in &failures {
+        let scenario = &scenarios[failure.scenario];
+        println!(
+            "\n{} seed {}: {}\nreplay: {}",
+            scenario.name,
+            failure.seed,
+            failure.failure.as_deref().unwrap_or_default(),
+            scenario.replay_command(failure.seed, overrides)
+        );
+    }
+    Ok(match failures.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    })
+}
+
 /// The hidden child of `audit`: one run, its trace to `out`, its hash on stdout.
 fn trace_seed(
     scenario: &Scenario,
@@ -386,10 +470,8 @@ fn trace_seed(
     overrides: &[(String, String)],
     out: &Path,
 ) -> Result<ExitCode, ExitCode> {
-    let mut options = build(scenario, seed, overrides)?;
-    options.trace = trace_to_file(out)?;
-    let report = detcd_sim::run::run(options);
-    println!("{TRACE_HASH_PREFIX}{:016x}", report.trace_hash);
+    let execution = execute_scenario(scenario, seed, overrides, trace_to_file(out)?)?;
+    println!("{TRACE_HASH_PREFIX}{:016x}", execution.report.trace_hash);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -425,10 +507,10 @@ fn shrink_seed(
     let mut log = AttemptLog::default();
     let shrunk = shrink::shrink(overrides, knobs, attempts_max, |candidate| {
         progress.set_message(log.change(candidate));
-        let options = scenario
-            .build(seed, candidate)
-            .expect("the shrinker only sets known knobs to valid values");
-        let failure = detcd_sim::run::run(options).failure();
+        let failure = scenario
+            .execute(seed, candidate, TraceSettings::hash_only())
+            .expect("the shrinker only sets known knobs to valid values")
+            .failure();
         progress.suspend(|| log.record(candidate, failure.as_deref()));
         progress.inc(1);
         failure

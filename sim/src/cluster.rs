@@ -69,6 +69,8 @@ pub enum ClusterEvent {
     SteppedDown { node: NodeId, term: Term },
     /// The commit index of the cluster (the highest any member knows) reached `index`.
     Committed { index: Index },
+    /// `node` was too far behind for entries and installed the leader's snapshot through `index`.
+    SnapshotInstalled { node: NodeId, index: Index },
 }
 
 /// A safety property that a run broke, named as in the Raft paper.
@@ -98,6 +100,8 @@ struct Seen {
     commit: Index,
     /// Committed entries of this member checked against the cluster's record, through here.
     checked: Index,
+    /// The last index of its log.
+    last: Index,
 }
 
 /// Checks Raft's safety properties after every step and records the run's Raft-level events.
@@ -163,8 +167,16 @@ impl Observer {
             seen = Seen {
                 incarnation,
                 checked: raft.snapshot_index(),
+                last: raft.last_index(),
                 ..Seen::default()
             };
+        }
+        // Compaction never passes the member's own log; a snapshot beyond it came from the
+        // leader.
+        if raft.snapshot_index() > seen.last {
+            let index = raft.snapshot_index();
+            let event = ClusterEvent::SnapshotInstalled { node: id, index };
+            self.events.push((now, event));
         }
         if raft.commit_index() < seen.commit {
             self.violate(
@@ -200,6 +212,7 @@ impl Observer {
         seen.role = Some(role);
         seen.term = raft.term();
         seen.commit = raft.commit_index();
+        seen.last = raft.last_index();
         self.seen.insert(id, seen);
     }
 

@@ -6,7 +6,8 @@
 //! shrinker) and the replay command stays one line. Keys are the field names as the options print
 //! them: every [`SimOptions`](crate::SimOptions) field (`loss_probability`,
 //! `fault_weights.crash`), every [`WorkloadOptions`](crate::workload::WorkloadOptions) field
-//! (`clients`, `mix.watch`), and the run's own `fault_phase_ms` and `recovery_bound_ms`.
+//! (`clients`, `mix.watch`), every [`NodeOptions`](crate::run::NodeOptions) field (`pre_vote`),
+//! and the run's own `fault_phase_ms` and `recovery_bound_ms`.
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -86,6 +87,10 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("think_ms_min", number, workload.think_ms_min),
     knob!("think_ms_max", number, workload.think_ms_max),
     knob!("linearizable_read_percent", percent, workload.linearizable_read_percent),
+    knob!("pre_vote", number, node.pre_vote),
+    knob!("check_quorum", number, node.check_quorum),
+    knob!("snapshot_entries", positive, node.snapshot_entries),
+    knob!("snapshot_catch_up_entries", number, node.snapshot_catch_up_entries),
 ];
 
 /// The keys [`apply`] knows, in the order the options print.

@@ -12,6 +12,7 @@ use detcd_checker::{
     Budget, CheckOptions, CheckReport, ClockUncertainty, HistoryRecord, Verdict, check_etcd_with,
     etcd,
 };
+use detcd_core::RequestId;
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
 use detcd_core::raft::Term;
 use detcd_core::{Duration, Instant, NodeConfig, NodeId};
@@ -26,44 +27,88 @@ use crate::world::{ClientResponse, TraceEventOf, World, WorldStats};
 /// a run past this bound is a runaway (a message storm), reported as a liveness failure rather
 /// than left to exhaust memory.
 pub const EVENTS_MAX: u64 = 200_000_000;
+/// A scripted run's fault phase ends with its script; this bounds it, a day of simulated time.
+const FAULT_PHASE_SECS_MAX: u64 = 86_400;
 
-/// A scripted action at a point of the fault phase (partitions, crashes, stalls...).
-pub type Script = Box<dyn FnMut(&mut NodeWorld<KvStore>)>;
+/// The members' own knobs a scenario may turn, beyond the world's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Raft's pre-vote: a member campaigns only if a majority would vote for it.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a majority for an election timeout steps down.
+    pub check_quorum: bool,
+    /// Snapshot and compact the log every this many applied entries.
+    pub snapshot_entries: u64,
+    /// Entries kept before a snapshot for followers slightly behind.
+    pub snapshot_catch_up_entries: u64,
+}
+
+impl Default for NodeOptions {
+    /// etcd's defaults.
+    fn default() -> Self {
+        let config = NodeConfig::new(1, 0);
+        NodeOptions {
+            pre_vote: config.raft.pre_vote,
+            check_quorum: config.raft.check_quorum,
+            snapshot_entries: config.snapshot_entries,
+            snapshot_catch_up_entries: config.snapshot_catch_up_entries,
+        }
+    }
+}
+
+/// One `name = value` line per knob, like `SimOptions`.
+impl fmt::Display for NodeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<24} = {}", "pre_vote", self.pre_vote)?;
+        writeln!(f, "{:<24} = {}", "check_quorum", self.check_quorum)?;
+        writeln!(f, "{:<24} = {}", "snapshot_entries", self.snapshot_entries)?;
+        writeln!(
+            f,
+            "{:<24} = {}",
+            "snapshot_catch_up_entries", self.snapshot_catch_up_entries
+        )
+    }
+}
 
 /// Everything that decides a run.
+#[derive(Debug)]
 pub struct RunOptions {
     pub seed: u64,
     pub sim: SimOptions,
     pub workload: WorkloadOptions,
+    pub node: NodeOptions,
     /// How long clients run and faults are injected.
     pub fault_phase: Duration,
     /// After healing, the cluster must serve a write and a linearizable read within this.
     pub recovery_bound: Duration,
-    /// Scripted actions, at times within the fault phase, in time order.
-    pub script: Vec<(Duration, Script)>,
     /// Where the world's trace goes (by default only its hash is kept).
     pub trace: TraceSettings,
 }
 
-impl fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("seed", &self.seed)
-            .field("sim", &self.sim)
-            .finish_non_exhaustive()
-    }
-}
-
 impl RunOptions {
+    /// The baseline of a scenario script: five healthy members, the default clients, no random
+    /// faults, and a fault phase as long as the script runs (`fault_phase_ms` can cut it short).
+    pub fn scripted(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            sim: SimOptions::default(),
+            workload: WorkloadOptions::default(),
+            node: NodeOptions::default(),
+            fault_phase: Duration::from_secs(FAULT_PHASE_SECS_MAX),
+            recovery_bound: Duration::from_secs(30),
+            trace: TraceSettings::hash_only(),
+        }
+    }
+
     /// A run with every option drawn from the seed ("swarm").
     pub fn swarm(seed: u64) -> RunOptions {
         RunOptions {
             seed,
             sim: SimOptions::draw(seed),
             workload: WorkloadOptions::draw(seed),
+            node: NodeOptions::default(),
             fault_phase: Duration::from_secs(30),
             recovery_bound: Duration::from_secs(30),
-            script: Vec::new(),
             trace: TraceSettings::hash_only(),
         }
     }
@@ -119,73 +164,239 @@ impl RunReport {
     }
 }
 
-/// Run one simulation to its verdict.
-pub fn run(mut options: RunOptions) -> RunReport {
-    let ids: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
-    let mut world = World::new(options.seed, options.sim.clone(), host(), &ids);
-    world.set_trace(std::mem::replace(&mut options.trace, TraceSettings::off()));
-    bootstrap_cluster(&mut world);
-    let mut observer = Observer::default();
-    let mut workload = Workload::new(options.seed, options.workload.clone(), &ids);
-    let fault_phase_end = Instant::ZERO + options.fault_phase;
-    let mut script = std::mem::take(&mut options.script).into_iter().peekable();
-    while world.now() < fault_phase_end && observer.violation().is_none() {
-        let next_script = script
-            .peek()
-            .map_or(Instant::NEVER, |(at, _)| Instant::ZERO + *at);
-        let until = workload.next_wakeup().min(next_script).min(fault_phase_end);
-        step_until(&mut world, &mut observer, until, |response| {
-            workload.receive(response)
-        });
-        while script
-            .peek()
-            .is_some_and(|(at, _)| Instant::ZERO + *at <= world.now())
-        {
-            let (_, mut action) = script.next().expect("peeked");
-            action(&mut world);
-        }
-        for send in workload.act(world.now()) {
-            world.send_request(send.node, send.client, send.request, send.body);
+/// Run one simulation to its verdict: clients and faults for the fault phase, then
+/// [`Simulation::finish`].
+pub fn run(options: RunOptions) -> RunReport {
+    let mut simulation = Simulation::new(options);
+    let fault_phase_end = simulation.fault_phase_end;
+    simulation.run_until(fault_phase_end);
+    simulation.finish()
+}
+
+/// A run in progress, driven step by step: what a scenario script drives between its faults.
+///
+/// Clients run whenever time passes; a scripted request goes through the workload's probe client
+/// so that it is recorded like every other. The run's time never passes `fault_phase_end`
+/// before [`finish`](Simulation::finish), which heals everything, waits for recovery and checks.
+#[allow(missing_debug_implementations)] // the world's machines are not Debug
+pub struct Simulation {
+    seed: u64,
+    world: NodeWorld<KvStore>,
+    observer: Observer,
+    workload: Workload,
+    fault_phase_end: Instant,
+    recovery_bound: Duration,
+    /// The fastest or slowest clock rate a script set, in parts per million.
+    scripted_drift_ppm: u64,
+}
+
+/// How a scripted request ended, as the history recorded it.
+pub type RequestOutcome = detcd_checker::history::Outcome;
+
+impl Simulation {
+    pub fn new(mut options: RunOptions) -> Simulation {
+        let ids: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
+        let host = host(options.node.clone());
+        let mut world = World::new(options.seed, options.sim.clone(), host, &ids);
+        world.set_trace(std::mem::replace(&mut options.trace, TraceSettings::off()));
+        bootstrap_cluster(&mut world);
+        let workload = Workload::new(options.seed, options.workload.clone(), &ids);
+        Simulation {
+            seed: options.seed,
+            world,
+            observer: Observer::default(),
+            workload,
+            fault_phase_end: Instant::ZERO + options.fault_phase,
+            recovery_bound: options.recovery_bound,
+            scripted_drift_ppm: 0,
         }
     }
-    workload.stop();
-    world.heal_all();
-    let recovery = recover(
-        &mut world,
-        &mut observer,
-        &mut workload,
-        options.recovery_bound,
-    );
-    workload.finish(world.now());
-    let check = check_history(&world, &workload);
-    world
-        .flush_trace()
-        .expect("the trace writer takes the whole trace");
-    RunReport {
-        seed: options.seed,
-        members: ids,
-        events: observer.events().to_vec(),
-        leaders: observer
-            .leaders()
-            .iter()
-            .map(|(&term, &node)| (term, node))
-            .collect(),
-        commit_index: observer.commit_index(),
-        workload: workload.stats(),
-        world: world.stats(),
-        fault_phase_end,
-        recovery,
-        safety: observer.violation().cloned(),
-        check,
-        history: workload.history().to_vec(),
-        trace_hash: world.trace_hash(),
-        trace: world.trace_events().to_vec(),
+
+    /// After healing, the cluster must serve a write and a linearizable read within this.
+    pub fn recovery_bound(&self) -> Duration {
+        self.recovery_bound
+    }
+
+    /// Make `node`'s clock run fast (positive) or slow by `ppm`. The history check allows for
+    /// it: leases rest on clocks.
+    pub fn set_clock_drift(&mut self, node: NodeId, ppm: i64) {
+        self.world.set_clock_drift(node, ppm);
+        self.scripted_drift_ppm = self.scripted_drift_ppm.max(ppm.unsigned_abs());
+    }
+
+    pub fn now(&self) -> Instant {
+        self.world.now()
+    }
+
+    pub fn world(&self) -> &NodeWorld<KvStore> {
+        &self.world
+    }
+
+    /// The world, for scripted faults.
+    pub fn world_mut(&mut self) -> &mut NodeWorld<KvStore> {
+        &mut self.world
+    }
+
+    pub fn observer(&self) -> &Observer {
+        &self.observer
+    }
+
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// When the fault phase ends at the latest: time does not pass it before `finish`.
+    pub fn fault_phase_end(&self) -> Instant {
+        self.fault_phase_end
+    }
+
+    /// True once a safety property broke (the run should go to `finish` to report it).
+    pub fn broken(&self) -> bool {
+        self.observer.violation().is_some()
+    }
+
+    /// Let clients and faults run until `until` (at most the end of the fault phase), or until a
+    /// safety property breaks.
+    pub fn run_until(&mut self, until: Instant) {
+        let until = until.min(self.fault_phase_end);
+        while self.world.now() < until && !self.broken() {
+            self.step_clients(self.workload.next_wakeup().min(until));
+        }
+    }
+
+    /// Let clients and faults run until `done` holds of the world (checked after every step) or
+    /// `until` passes. True when `done` held.
+    pub fn run_until_holds(
+        &mut self,
+        until: Instant,
+        mut done: impl FnMut(&NodeWorld<KvStore>) -> bool,
+    ) -> bool {
+        let until = until.min(self.fault_phase_end);
+        loop {
+            if done(&self.world) {
+                return true;
+            }
+            if self.world.now() >= until || self.broken() {
+                return false;
+            }
+            let wakeup = self.workload.next_wakeup().min(until);
+            let observer = &mut self.observer;
+            let workload = &mut self.workload;
+            let mut held = false;
+            self.world.run_until_observed(wakeup, |world| {
+                observe(observer, world);
+                held = done(world);
+                !held && observer.violation().is_none() && !world.has_responses()
+            });
+            for response in self.world.drain_responses() {
+                workload.receive(&response);
+            }
+            self.send_ready();
+        }
+    }
+
+    /// Send `body` to `node` from the probe client and run (clients and faults too) until it
+    /// ends: answered, or given up as timed out. Its outcome, as the history recorded it.
+    pub fn request(&mut self, node: NodeId, body: Request) -> RequestOutcome {
+        let send = self.workload.send_probe(self.world.now(), node, body);
+        self.world
+            .send_request(send.node, send.client, send.request, send.body);
+        while self
+            .workload
+            .probe_result()
+            .is_none_or(|(request, _)| request != send.request)
+            && !self.broken()
+        {
+            self.step_clients(self.workload.next_wakeup());
+        }
+        self.outcome_of(send.request)
+    }
+
+    fn outcome_of(&self, request: RequestId) -> RequestOutcome {
+        let returned = self.workload.history().iter().rev().find_map(|record| match record {
+            HistoryRecord::Return { op, outcome, .. } if *op == request => Some(outcome.clone()),
+            _ => None,
+        });
+        returned.unwrap_or_else(|| RequestOutcome::Unknown {
+            reason: "a safety property broke before the answer".into(),
+        })
+    }
+
+    /// Step the world to `until` or the first response, hand responses to the clients, and
+    /// send what they issue next.
+    fn step_clients(&mut self, until: Instant) {
+        step_until(&mut self.world, &mut self.observer, until, |response| {
+            self.workload.receive(response)
+        });
+        self.send_ready();
+    }
+
+    fn send_ready(&mut self) {
+        for send in self.workload.act(self.world.now()) {
+            self.world
+                .send_request(send.node, send.client, send.request, send.body);
+        }
+    }
+
+    /// End the fault phase now: clients stop, every fault heals, the cluster must serve a write
+    /// and a linearizable read within the recovery bound, and the history goes to the checker.
+    pub fn finish(mut self) -> RunReport {
+        let fault_phase_end = self.world.now();
+        self.workload.stop();
+        self.world.heal_all();
+        let recovery = recover(
+            &mut self.world,
+            &mut self.observer,
+            &mut self.workload,
+            self.recovery_bound,
+        );
+        self.workload.finish(self.world.now());
+        let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm);
+        self.world
+            .flush_trace()
+            .expect("the trace writer takes the whole trace");
+        RunReport {
+            seed: self.seed,
+            members: self.world.node_ids().to_vec(),
+            events: self.observer.events().to_vec(),
+            leaders: self
+                .observer
+                .leaders()
+                .iter()
+                .map(|(&term, &node)| (term, node))
+                .collect(),
+            commit_index: self.observer.commit_index(),
+            workload: self.workload.stats(),
+            world: self.world.stats(),
+            fault_phase_end,
+            recovery,
+            safety: self.observer.violation().cloned(),
+            check,
+            history: self.workload.history().to_vec(),
+            trace_hash: self.world.trace_hash(),
+            trace: self.world.trace_events().to_vec(),
+        }
     }
 }
 
-fn host() -> NodeHost<KvStore> {
+/// Check safety after a step, and stop a runaway run.
+fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>) {
+    observer.observe(world);
+    if world.stats().events_processed > EVENTS_MAX {
+        observer.runaway(world.now(), EVENTS_MAX);
+    }
+}
+
+fn host(options: NodeOptions) -> NodeHost<KvStore> {
     NodeHost {
-        config: Box::new(NodeConfig::new),
+        config: Box::new(move |id, seed| {
+            let mut config = NodeConfig::new(id, seed);
+            config.raft.pre_vote = options.pre_vote;
+            config.raft.check_quorum = options.check_quorum;
+            config.snapshot_entries = options.snapshot_entries;
+            config.snapshot_catch_up_entries = options.snapshot_catch_up_entries;
+            config
+        }),
         state: Box::new(|| KvStore::new(KvConfig::default())),
     }
 }
@@ -200,10 +411,7 @@ fn step_until(
 ) {
     // Stop early when a response arrives, so the client that got it can go on at once.
     world.run_until_observed(until, |world| {
-        observer.observe(world);
-        if world.stats().events_processed > EVENTS_MAX {
-            observer.runaway(world.now(), EVENTS_MAX);
-        }
+        observe(observer, world);
         observer.violation().is_none() && !world.has_responses()
     });
     for response in world.drain_responses() {
@@ -268,7 +476,11 @@ fn recover(
 /// Check the clients' history. Lease expiry rests on clocks, so a lease may expire early by as
 /// much clock error as the run injected: the most any member's clock ran ahead of true time, and
 /// the drift the options allow.
-fn check_history(world: &NodeWorld<KvStore>, workload: &Workload) -> CheckReport {
+fn check_history(
+    world: &NodeWorld<KvStore>,
+    workload: &Workload,
+    scripted_drift_ppm: u64,
+) -> CheckReport {
     let history =
         etcd::from_records(workload.history()).expect("the simulator writes well-formed histories");
     let ahead = world
@@ -279,7 +491,7 @@ fn check_history(world: &NodeWorld<KvStore>, workload: &Workload) -> CheckReport
         .unwrap_or_default();
     let clock = ClockUncertainty {
         step: ahead,
-        drift_ppm: world.options().clock_drift_ppm_max,
+        drift_ppm: world.options().clock_drift_ppm_max.max(scripted_drift_ppm),
     };
     check_etcd_with(
         &history,
@@ -291,47 +503,12 @@ fn check_history(world: &NodeWorld<KvStore>, workload: &Workload) -> CheckReport
 }
 
 impl fmt::Display for RunReport {
-    /// A readable account of the run: what happened to the cluster, then the verdict.
+    /// The run in figures: leaders, progress, clients, network, and the verdicts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>9}  {} members start: {:?}",
-            Instant::ZERO.to_string(),
-            self.members.len(),
-            self.members
-        )?;
-        // The summary tells elections, step-downs and commit progress; role changes are for
-        // timelines and explanations.
-        let told = self
-            .events
-            .iter()
-            .filter_map(|(at, event)| describe(event).map(|line| (*at, line)));
-        let (faulty, healed): (Vec<_>, Vec<_>) =
-            told.partition(|(at, _)| *at <= self.fault_phase_end);
-        for (at, line) in faulty {
-            writeln!(f, "{:>9}  {line}", at.to_string())?;
-        }
-        writeln!(
-            f,
-            "{:>9}  fault phase over: every fault healed",
-            self.fault_phase_end.to_string()
-        )?;
-        for (at, line) in healed {
-            writeln!(f, "{:>9}  {line}", at.to_string())?;
-        }
         match self.recovery {
-            Some(took) => {
-                let at = self.fault_phase_end + took;
-                writeln!(
-                    f,
-                    "{:>9}  the cluster serves again (recovered in {} ms)",
-                    at.to_string(),
-                    took.as_millis()
-                )?;
-            }
-            None => writeln!(f, "           the cluster did NOT recover")?,
+            Some(took) => writeln!(f, "recovery               {} ms", took.as_millis())?,
+            None => writeln!(f, "recovery               NONE within the bound")?,
         }
-        writeln!(f)?;
         let terms: Vec<String> = self
             .leaders
             .iter()
@@ -369,7 +546,7 @@ impl fmt::Display for RunReport {
         writeln!(
             f,
             "linearizability        {} ({} operations, checked in {} ms)",
-            verdict(&self.check),
+            self.verdict_text(),
             self.check.operations,
             self.check.elapsed.as_millis()
         )?;
@@ -383,16 +560,20 @@ impl fmt::Display for RunReport {
     }
 }
 
-fn verdict(check: &CheckReport) -> &'static str {
-    match (check.verdict, check.violations.is_empty()) {
-        (Verdict::Linearizable, true) => "linearizable",
-        (Verdict::Linearizable, false) => "linearizable, but watch/lease guarantees broken",
-        (Verdict::NotLinearizable, _) => "NOT linearizable",
-        (Verdict::Unknown, _) => "unknown (budget exhausted)",
+impl RunReport {
+    /// The checker's verdict in words.
+    pub fn verdict_text(&self) -> &'static str {
+        match (self.check.verdict, self.check.violations.is_empty()) {
+            (Verdict::Linearizable, true) => "linearizable; watch and lease guarantees held",
+            (Verdict::Linearizable, false) => "linearizable, but watch/lease guarantees broken",
+            (Verdict::NotLinearizable, _) => "NOT linearizable",
+            (Verdict::Unknown, _) => "unknown (budget exhausted)",
+        }
     }
 }
 
-fn describe(event: &ClusterEvent) -> Option<String> {
+/// An election or step-down in words; `None` for events that only timelines show.
+pub fn describe(event: &ClusterEvent) -> Option<String> {
     match event {
         ClusterEvent::Elected { node, term, voters } => Some(format!(
             "member {node} elected leader of term {term} by {voters:?}"
@@ -400,7 +581,9 @@ fn describe(event: &ClusterEvent) -> Option<String> {
         ClusterEvent::SteppedDown { node, term } => {
             Some(format!("member {node} no longer leads term {term}"))
         }
-        ClusterEvent::Committed { index } => Some(format!("commit index reaches {index}")),
-        ClusterEvent::RoleChanged { .. } => None,
+        ClusterEvent::SnapshotInstalled { node, index } => Some(format!(
+            "member {node} installs the leader's snapshot through index {index}"
+        )),
+        ClusterEvent::Committed { .. } | ClusterEvent::RoleChanged { .. } => None,
     }
 }

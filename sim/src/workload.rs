@@ -390,8 +390,8 @@ impl Workload {
     /// to expire); `Instant::NEVER` when nothing is left.
     pub fn next_wakeup(&self) -> Instant {
         let deadlines = self.outstanding.values().map(|pending| pending.deadline);
-        let ready = self
-            .clients
+        // The probe (the last client) is driven by `send_probe`, never by readiness.
+        let ready = self.clients[..self.options.clients]
             .iter()
             .filter(|client| !self.stopped && client.waiting.is_none())
             .map(|client| client.ready_at);

@@ -480,6 +480,32 @@ where
             .as_mut()
             .expect("only running nodes get inputs");
         machine.handle(input);
+        self.carry_out(node);
+    }
+
+    /// Act on a running node's machine directly, as a script does (start an election, hand over
+    /// leadership), with the node's local time, then carry out what it outputs. False when the
+    /// node is not running.
+    pub fn operate(&mut self, node: NodeId, act: impl FnOnce(&mut H::Machine, Instant)) -> bool {
+        let index = self
+            .index_of(node)
+            .unwrap_or_else(|| panic!("unknown node {node}"));
+        let target = &mut self.nodes[index as usize];
+        if target.status != NodeStatus::Running {
+            return false;
+        }
+        let now = target.clock.local_at(self.now);
+        let machine = target.machine.as_mut().expect("running nodes have a machine");
+        act(machine, now);
+        if !self.touched.contains(&index) {
+            self.touched.push(index);
+        }
+        self.carry_out(index);
+        true
+    }
+
+    /// Carry out everything the node's machine outputs after an input, up to its next timer.
+    fn carry_out(&mut self, node: u32) {
         for _ in 0..OUTPUTS_PER_INPUT_MAX {
             let machine = self.nodes[node as usize]
                 .machine

@@ -99,7 +99,7 @@ fn override_arguments_need_a_key_and_a_value() {
 fn every_printed_option_has_an_override_key() {
     let options = RunOptions::swarm(5);
     let keys: Vec<&str> = overrides::known_keys().collect();
-    let printed = format!("{}{}", options.sim, options.workload);
+    let printed = format!("{}{}{}", options.sim, options.workload, options.node);
     for line in printed.lines() {
         let (name, _) = line.split_once(" = ").expect("name = value");
         let name = name.trim();
@@ -111,6 +111,10 @@ fn every_printed_option_has_an_override_key() {
     }
     for key in keys {
         let mut options = RunOptions::swarm(5);
-        apply(&mut options, key, "1").unwrap_or_else(|error| panic!("{key}=1: {error}"));
+        let value = match key {
+            "pre_vote" | "check_quorum" => "false",
+            _ => "1",
+        };
+        apply(&mut options, key, value).unwrap_or_else(|error| panic!("{key}={value}: {error}"));
     }
 }
