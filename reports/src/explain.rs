@@ -99,6 +99,11 @@ fn role_change(
                 term + 1
             ))
         }
+        // Straight from follower: pre-vote is off, or a leader transfer told it to campaign.
+        Role::Candidate if before_role != Role::PreCandidate => Some(format!(
+            "member {node} starts an election for term {term} without a pre-vote, voting for \
+             itself (pre-vote is off, or the leader handed over leadership)"
+        )),
         Role::Candidate => {
             let granted = messages.pre_votes_granted(node, term, since, at);
             Some(format!(
