@@ -22,7 +22,9 @@ fn crash_pause_and_stall_spans_match_the_trace() {
     simulation.run_until(at(6));
     assert!(simulation.world_mut().pause(3, Duration::from_secs(1)));
     simulation.run_until(at(8));
-    simulation.world_mut().stall_disk(4, Duration::from_millis(500));
+    simulation
+        .world_mut()
+        .stall_disk(4, Duration::from_millis(500));
     simulation.run_until(at(10));
     let record = RunRecord::from_report(simulation.finish());
     let timeline = Timeline::of(&record);

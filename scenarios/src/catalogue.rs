@@ -86,7 +86,7 @@ pub const FILES: &[(&str, &str)] = catalogue![
     "pre-vote-rejoin",
     "lease-expiry-partition",
     "watch-leader-change",
-    // "membership-change",
+    "membership-change",
     "clock-drift",
     "flaky-network",
     "swarm",

@@ -233,7 +233,12 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
                 Some(seeds) => run_many(&scenario, seeds, &overrides.set)?,
                 None => {
                     let outputs = Outputs { history, trace };
-                    run_one(&scenario, seed.unwrap_or(GOLDEN_SEED), &overrides.set, outputs)?
+                    run_one(
+                        &scenario,
+                        seed.unwrap_or(GOLDEN_SEED),
+                        &overrides.set,
+                        outputs,
+                    )?
                 }
             }
         }

@@ -56,8 +56,7 @@ pub fn sweep(
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
-                while let Some(&(scenario, seed)) = jobs.get(next.fetch_add(1, Ordering::Relaxed))
-                {
+                while let Some(&(scenario, seed)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let outcome = run_one(&scenarios[scenario], scenario, seed, overrides);
                     if outcome.failure.is_some() {
                         let failed = failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -85,7 +84,12 @@ pub fn sweep(
     }
 }
 
-fn run_one(scenario: &Scenario, index: usize, seed: u64, overrides: &[(String, String)]) -> Outcome {
+fn run_one(
+    scenario: &Scenario,
+    index: usize,
+    seed: u64,
+    overrides: &[(String, String)],
+) -> Outcome {
     let failure = match scenario.execute(seed, overrides, TraceSettings::hash_only()) {
         Ok(execution) => execution.failure(),
         Err(error) => Some(error),

@@ -76,7 +76,13 @@ fn first_difference(expected: &str, actual: &str) -> String {
 fn every_catalogue_file_is_listed() {
     let mut on_disk: Vec<String> = std::fs::read_dir(catalogue_dir())
         .expect("the catalogue directory exists")
-        .map(|entry| entry.expect("readable").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter_map(|name| name.strip_suffix(".txt").map(str::to_string))
         .collect();
     on_disk.sort();
@@ -108,5 +114,8 @@ fn a_missing_member_is_an_error_with_its_line() {
     let error = scenario
         .execute(1, &[], TraceSettings::hash_only())
         .expect_err("member 4 does not exist");
-    assert!(error.contains("line 3") && error.contains("member 4"), "{error}");
+    assert!(
+        error.contains("line 3") && error.contains("member 4"),
+        "{error}"
+    );
 }

@@ -91,6 +91,7 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("check_quorum", number, node.check_quorum),
     knob!("snapshot_entries", positive, node.snapshot_entries),
     knob!("snapshot_catch_up_entries", number, node.snapshot_catch_up_entries),
+    knob!("spares", number, node.spares),
 ];
 
 /// The keys [`apply`] knows, in the order the options print.

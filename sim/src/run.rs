@@ -12,12 +12,13 @@ use detcd_checker::{
     Budget, CheckOptions, CheckReport, ClockUncertainty, HistoryRecord, Verdict, check_etcd_with,
     etcd,
 };
-use detcd_core::RequestId;
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
+use detcd_core::raft::PersistedState;
 use detcd_core::raft::Term;
+use detcd_core::{ClientId, RequestId};
 use detcd_core::{Duration, Instant, NodeConfig, NodeId};
 
-use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation, bootstrap_cluster};
+use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation};
 use crate::options::SimOptions;
 use crate::trace::TraceSettings;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
@@ -41,6 +42,9 @@ pub struct NodeOptions {
     pub snapshot_entries: u64,
     /// Entries kept before a snapshot for followers slightly behind.
     pub snapshot_catch_up_entries: u64,
+    /// Members beyond the cluster's `node_count`, present but not started, with empty disks:
+    /// for membership changes to add.
+    pub spares: usize,
 }
 
 impl Default for NodeOptions {
@@ -52,6 +56,7 @@ impl Default for NodeOptions {
             check_quorum: config.raft.check_quorum,
             snapshot_entries: config.snapshot_entries,
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
+            spares: 0,
         }
     }
 }
@@ -66,7 +71,8 @@ impl fmt::Display for NodeOptions {
             f,
             "{:<24} = {}",
             "snapshot_catch_up_entries", self.snapshot_catch_up_entries
-        )
+        )?;
+        writeln!(f, "{:<24} = {}", "spares", self.spares)
     }
 }
 
@@ -188,19 +194,33 @@ pub struct Simulation {
     recovery_bound: Duration,
     /// The fastest or slowest clock rate a script set, in parts per million.
     scripted_drift_ppm: u64,
+    admin_request_next: RequestId,
+    /// Answers to administrative requests, not yet taken.
+    admin_answers: Vec<ClientResponse<Response>>,
 }
+
+/// The client of administrative requests (membership changes): outside the workload, so its
+/// requests are not in the history, which records only what the checker's model knows.
+pub const ADMIN_CLIENT: ClientId = ClientId::MAX;
 
 /// How a scripted request ended, as the history recorded it.
 pub type RequestOutcome = detcd_checker::history::Outcome;
 
 impl Simulation {
     pub fn new(mut options: RunOptions) -> Simulation {
-        let ids: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
+        let members: Vec<NodeId> = (1..=options.sim.node_count as NodeId).collect();
+        let all = options.sim.node_count + options.node.spares;
+        let ids: Vec<NodeId> = (1..=all as NodeId).collect();
         let host = host(options.node.clone());
         let mut world = World::new(options.seed, options.sim.clone(), host, &ids);
         world.set_trace(std::mem::replace(&mut options.trace, TraceSettings::off()));
-        bootstrap_cluster(&mut world);
-        let workload = Workload::new(options.seed, options.workload.clone(), &ids);
+        for &id in &members {
+            world.format_disk(id, PersistedState::bootstrap(members.iter().copied()));
+        }
+        for &spare in &ids[members.len()..] {
+            world.keep_spare(spare);
+        }
+        let workload = Workload::new(options.seed, options.workload.clone(), &members);
         Simulation {
             seed: options.seed,
             world,
@@ -209,6 +229,8 @@ impl Simulation {
             fault_phase_end: Instant::ZERO + options.fault_phase,
             recovery_bound: options.recovery_bound,
             scripted_drift_ppm: 0,
+            admin_request_next: 1,
+            admin_answers: Vec::new(),
         }
     }
 
@@ -288,8 +310,9 @@ impl Simulation {
                 held = done(world);
                 !held && observer.violation().is_none() && !world.has_responses()
             });
+            let admin = &mut self.admin_answers;
             for response in self.world.drain_responses() {
-                workload.receive(&response);
+                deliver(workload, admin, response);
             }
             self.send_ready();
         }
@@ -313,10 +336,17 @@ impl Simulation {
     }
 
     fn outcome_of(&self, request: RequestId) -> RequestOutcome {
-        let returned = self.workload.history().iter().rev().find_map(|record| match record {
-            HistoryRecord::Return { op, outcome, .. } if *op == request => Some(outcome.clone()),
-            _ => None,
-        });
+        let returned = self
+            .workload
+            .history()
+            .iter()
+            .rev()
+            .find_map(|record| match record {
+                HistoryRecord::Return { op, outcome, .. } if *op == request => {
+                    Some(outcome.clone())
+                }
+                _ => None,
+            });
         returned.unwrap_or_else(|| RequestOutcome::Unknown {
             reason: "a safety property broke before the answer".into(),
         })
@@ -325,10 +355,35 @@ impl Simulation {
     /// Step the world to `until` or the first response, hand responses to the clients, and
     /// send what they issue next.
     fn step_clients(&mut self, until: Instant) {
-        step_until(&mut self.world, &mut self.observer, until, |response| {
-            self.workload.receive(response)
-        });
+        let workload = &mut self.workload;
+        let admin = &mut self.admin_answers;
+        world_step(&mut self.world, &mut self.observer, until);
+        for response in self.world.drain_responses() {
+            deliver(workload, admin, response);
+        }
         self.send_ready();
+    }
+
+    /// Send an administrative request (a membership change) to `node` and run until its answer
+    /// or `timeout`; `None` when no answer came in time (its outcome is unknown).
+    pub fn admin(&mut self, node: NodeId, body: Request, timeout: Duration) -> Option<Response> {
+        let request = self.admin_request_next;
+        self.admin_request_next += 1;
+        self.world.send_request(node, ADMIN_CLIENT, request, body);
+        let deadline = self.world.now() + timeout;
+        loop {
+            if let Some(at) = self
+                .admin_answers
+                .iter()
+                .position(|answer| answer.request == request)
+            {
+                return Some(self.admin_answers.swap_remove(at).body);
+            }
+            if self.world.now() >= deadline || self.broken() {
+                return None;
+            }
+            self.step_clients(self.workload.next_wakeup().min(deadline));
+        }
     }
 
     fn send_ready(&mut self) {
@@ -379,6 +434,26 @@ impl Simulation {
     }
 }
 
+/// Hand a response to the workload, or keep it for `Simulation::admin`.
+fn deliver(
+    workload: &mut Workload,
+    admin: &mut Vec<ClientResponse<Response>>,
+    response: ClientResponse<Response>,
+) {
+    match response.client {
+        ADMIN_CLIENT => admin.push(response),
+        _ => workload.receive(&response),
+    }
+}
+
+/// Step the world to `until` or the first response, checking safety after every step.
+fn world_step(world: &mut NodeWorld<KvStore>, observer: &mut Observer, until: Instant) {
+    world.run_until_observed(until, |world| {
+        observe(observer, world);
+        observer.violation().is_none() && !world.has_responses()
+    });
+}
+
 /// Check safety after a step, and stop a runaway run.
 fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>) {
     observer.observe(world);
@@ -401,19 +476,15 @@ fn host(options: NodeOptions) -> NodeHost<KvStore> {
     }
 }
 
-/// Step the world until `until` or the first response, checking safety after every step, and
-/// hand the responses on.
+/// Step the world until `until` or the first response (so the client that got it can go on at
+/// once), checking safety after every step, and hand the responses on.
 fn step_until(
     world: &mut NodeWorld<KvStore>,
     observer: &mut Observer,
     until: Instant,
     mut receive: impl FnMut(&ClientResponse<Response>),
 ) {
-    // Stop early when a response arrives, so the client that got it can go on at once.
-    world.run_until_observed(until, |world| {
-        observe(observer, world);
-        observer.violation().is_none() && !world.has_responses()
-    });
+    world_step(world, observer, until);
     for response in world.drain_responses() {
         receive(&response);
     }
@@ -430,7 +501,13 @@ fn recover(
 ) -> Option<Duration> {
     let start = world.now();
     let deadline = start + bound;
-    let members = world.node_ids().to_vec();
+    // Spares never started are no members to ask.
+    let members: Vec<NodeId> = world
+        .node_ids()
+        .iter()
+        .copied()
+        .filter(|&id| !world.is_unstarted_spare(id))
+        .collect();
     let mut attempt = 0;
     let mut written = false;
     while world.now() < deadline && observer.violation().is_none() {

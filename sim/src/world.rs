@@ -201,6 +201,8 @@ struct Node<M: Machine> {
     pause_generation: u64,
     /// Inputs that arrived while paused, in arrival order.
     held: VecDeque<Arrived<M>>,
+    /// Left out of the starting cluster: the first boot waits for `restart`.
+    spare: bool,
 }
 
 /// One simulated run. See the module documentation for how a step works.
@@ -281,6 +283,7 @@ where
                 },
                 pause_generation: 0,
                 held: VecDeque::new(),
+                spare: false,
             })
             .collect();
         let mut faults = FaultSchedule::new(&options, Random::new(seed, Stream::Faults));
@@ -383,7 +386,8 @@ where
         match event {
             Event::Boot { node, incarnation } => {
                 let target = &self.nodes[node as usize];
-                if !target.status.is_alive() && target.incarnation == incarnation {
+                let held_back = target.spare && target.incarnation == 0;
+                if !target.status.is_alive() && target.incarnation == incarnation && !held_back {
                     self.boot(node);
                 }
             }
@@ -495,7 +499,10 @@ where
             return false;
         }
         let now = target.clock.local_at(self.now);
-        let machine = target.machine.as_mut().expect("running nodes have a machine");
+        let machine = target
+            .machine
+            .as_mut()
+            .expect("running nodes have a machine");
         act(machine, now);
         if !self.touched.contains(&index) {
             self.touched.push(index);
@@ -974,6 +981,19 @@ where
     }
 
     /// Start a crashed or stopped node from what its disk holds durably. False if it was alive.
+    /// Leave `node` out of the starting cluster, down with whatever its disk holds (nothing, for
+    /// a member to be added later), until a `restart` starts it. Call before the first step.
+    pub fn keep_spare(&mut self, node: NodeId) {
+        let index = self.expect_index(node);
+        self.nodes[index as usize].spare = true;
+    }
+
+    /// True for a spare that was never started.
+    pub fn is_unstarted_spare(&self, node: NodeId) -> bool {
+        let target = &self.nodes[self.expect_index(node) as usize];
+        target.spare && target.incarnation == 0
+    }
+
     pub fn restart(&mut self, node: NodeId) -> bool {
         let index = self.expect_index(node);
         if self.nodes[index as usize].status.is_alive() {
@@ -1244,6 +1264,8 @@ where
                 NodeStatus::Paused { .. } => {
                     self.resume(id);
                 }
+                // A spare nobody started stays out: it is not a member.
+                NodeStatus::Crashed if node.spare && node.incarnation == 0 => {}
                 NodeStatus::Crashed
                 | NodeStatus::Stopped(StorageFailure::FsyncError | StorageFailure::NoSpace) => {
                     self.restart(id);

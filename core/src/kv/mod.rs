@@ -36,7 +36,7 @@ pub mod watch;
 use serde::{Deserialize, Serialize};
 
 use crate::io::{ClientId, RequestId};
-use crate::raft::{Index, Membership};
+use crate::raft::{ConfChange, Index, Membership};
 use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
@@ -247,6 +247,9 @@ impl KvStore {
                 panic!(
                     "{request:?} depends on the member and time serving it and is never proposed"
                 )
+            }
+            Request::Member(_) => {
+                panic!("{request:?} is a configuration entry, applied by apply_conf_change")
             }
         }
     }
@@ -519,6 +522,12 @@ impl StateMachine for KvStore {
             // etcd lists leases after a linearizable read barrier, on any member.
             Request::LeaseLeases => Route::Read { linearizable: true },
             Request::Watch(_) | Request::HashKv(_) | Request::Status => Route::Local,
+            Request::Member(member) => Route::ConfChange(match *member {
+                MemberRequest::Add { id, learner: true } => ConfChange::AddLearner(id),
+                MemberRequest::Add { id, learner: false } => ConfChange::AddVoter(id),
+                MemberRequest::Promote { id } => ConfChange::Promote(id),
+                MemberRequest::Remove { id } => ConfChange::Remove(id),
+            }),
         }
     }
 

@@ -393,6 +393,26 @@ pub enum Request {
     HashKv(HashKvRequest),
     Status,
     Alarm(AlarmRequest),
+    /// etcd's Cluster service: a membership change, replicated as a configuration entry and
+    /// answered with the new member list.
+    Member(MemberRequest),
+}
+
+/// A membership change (etcd's MemberAdd, MemberPromote, MemberRemove). Members are named by
+/// their id; etcd's peer URLs have no meaning in the simulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberRequest {
+    /// MemberAdd; `learner` adds a non-voting member that receives the log.
+    Add {
+        id: NodeId,
+        learner: bool,
+    },
+    Promote {
+        id: NodeId,
+    },
+    Remove {
+        id: NodeId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

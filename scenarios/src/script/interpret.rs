@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use detcd_checker::history::{Outcome, Response as RecordedResponse};
 use detcd_core::kv::{
-    CompactRequest, DeleteRangeRequest, KvStore, LeaseGrantRequest, PutRequest, RangeRequest,
-    Request,
+    CompactRequest, DeleteRangeRequest, KvStore, LeaseGrantRequest, MemberRequest, PutRequest,
+    RangeRequest, Request, Response,
 };
 use detcd_core::{Duration, Instant, NodeId};
 use detcd_sim::cluster::NodeWorld;
@@ -36,7 +36,10 @@ impl Execution {
 
     /// The first failure in words: an unmet expectation, or what the run broke.
     pub fn failure(&self) -> Option<String> {
-        self.unmet.first().cloned().or_else(|| self.report.failure())
+        self.unmet
+            .first()
+            .cloned()
+            .or_else(|| self.report.failure())
     }
 }
 
@@ -80,7 +83,7 @@ pub fn execute(
     trace: TraceSettings,
 ) -> Result<Execution, ParseError> {
     let mut options = options(script, seed, overrides)?;
-    check_members(script, options.sim.node_count)?;
+    check_members(script, options.sim.node_count + options.node.spares)?;
     options.trace = trace;
     let clients = options.workload.clients;
     let mut run = Interpreter::new(Simulation::new(options));
@@ -143,6 +146,7 @@ fn members_named(action: &Action) -> Vec<NodeId> {
         | Action::Delete { via: node, .. }
         | Action::Compact { via: node }
         | Action::GrantLease { via: node, .. } => vec![*node],
+        Action::Member { change, via } => vec![member_of(change), *via],
         Action::Expect { expectation, .. } => match expectation {
             Expectation::LeaderIn(set) | Expectation::NoLeaderIn(set) => set.clone(),
             Expectation::Write { via: node, .. } | Expectation::Key { on: node, .. } => {
@@ -181,7 +185,9 @@ impl Interpreter {
     }
 
     fn sim(&mut self) -> &mut Simulation {
-        self.simulation.as_mut().expect("nothing runs after `check`")
+        self.simulation
+            .as_mut()
+            .expect("nothing runs after `check`")
     }
 
     fn world(&mut self) -> &mut NodeWorld<KvStore> {
@@ -203,6 +209,7 @@ impl Interpreter {
             | Action::Delete { .. }
             | Action::Compact { .. }
             | Action::GrantLease { .. } => self.request(action, line),
+            Action::Member { change, via } => self.membership(*change, *via, text),
             _ => self.fault(action, text),
         }
         None
@@ -218,10 +225,7 @@ impl Interpreter {
         let commit = self.sim().observer().commit_index();
         self.say(
             now,
-            &format!(
-                "{}; commit index {commit}",
-                client_progress(before, after)
-            ),
+            &format!("{}; commit index {commit}", client_progress(before, after)),
         );
     }
 
@@ -386,17 +390,45 @@ impl Interpreter {
             _ => unreachable!("only requests come here"),
         };
         let outcome = self.sim().request(via, body);
-        if let (Action::GrantLease { name, .. }, Outcome::Ok(RecordedResponse::LeaseGrant { id, .. })) =
-            (action, &outcome)
+        if let (
+            Action::GrantLease { name, .. },
+            Outcome::Ok(RecordedResponse::LeaseGrant { id, .. }),
+        ) = (action, &outcome)
         {
             self.leases.insert(name.clone(), *id);
         }
         self.tell_events();
         let now = self.sim().now();
-        self.say(now, &format!("{told} via {via}: {}", outcome_text(&outcome)));
+        self.say(
+            now,
+            &format!("{told} via {via}: {}", outcome_text(&outcome)),
+        );
     }
 
-    fn expect(&mut self, expectation: &Expectation, within: Option<Duration>, line: usize, text: &str) {
+    fn membership(&mut self, change: MemberRequest, via: NodeId, text: &str) {
+        let answer = self
+            .sim()
+            .admin(via, Request::Member(change), ADMIN_TIMEOUT);
+        self.tell_events();
+        let now = self.sim().now();
+        let told = match answer {
+            Some(Response::MemberList(list)) => {
+                format!("voters {:?}, learners {:?}", list.voters, list.learners)
+            }
+            Some(Response::Error(error)) => format!("error \"{}\"", error.message()),
+            Some(other) => format!("unexpected answer {other:?}"),
+            None => format!("no answer within {} s", ADMIN_TIMEOUT.as_secs()),
+        };
+        self.say(now, &format!("{text}: {told}"));
+    }
+
+    fn expect(
+        &mut self,
+        expectation: &Expectation,
+        within: Option<Duration>,
+        line: usize,
+        text: &str,
+    ) {
         if let Expectation::Write { via, succeeds } = expectation {
             return self.expect_write(*via, *succeeds, line, text);
         }
@@ -458,7 +490,10 @@ impl Interpreter {
         match report.recovery {
             Some(took) => self.say(
                 report.fault_phase_end + took,
-                &format!("the cluster serves again ({} ms after the heal)", took.as_millis()),
+                &format!(
+                    "the cluster serves again ({} ms after the heal)",
+                    took.as_millis()
+                ),
             ),
             None => self.say_untimed(&format!(
                 "the cluster did NOT serve a write and a read within {} ms",
@@ -507,6 +542,17 @@ impl Interpreter {
     }
 }
 
+/// How long a membership change may take to answer: etcd's request timeout.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn member_of(change: &MemberRequest) -> NodeId {
+    match *change {
+        MemberRequest::Add { id, .. }
+        | MemberRequest::Promote { id }
+        | MemberRequest::Remove { id } => id,
+    }
+}
+
 /// The leader now: a running member that leads, the one of the highest term if several think so.
 fn leader(world: &NodeWorld<KvStore>) -> Option<NodeId> {
     world
@@ -526,17 +572,22 @@ fn holds(world: &NodeWorld<KvStore>, expectation: &Expectation, target: u64) -> 
             world.status(id) == NodeStatus::Running
                 && world.node(id).is_some_and(|node| node.raft().is_leader())
         }),
-        Expectation::Key { key, on, present } => {
-            world.node(*on).is_some_and(|node| {
-                let store = node.state().store();
-                store.get(key.as_bytes(), store.current_revision()).is_some() == *present
-            })
-        }
+        Expectation::Key { key, on, present } => world.node(*on).is_some_and(|node| {
+            let store = node.state().store();
+            store
+                .get(key.as_bytes(), store.current_revision())
+                .is_some()
+                == *present
+        }),
         Expectation::CaughtUp => world
             .node_ids()
             .iter()
             .filter(|&&id| world.status(id) == NodeStatus::Running)
-            .all(|&id| world.node(id).is_some_and(|node| node.raft().applied_index() >= target)),
+            .all(|&id| {
+                world
+                    .node(id)
+                    .is_some_and(|node| node.raft().applied_index() >= target)
+            }),
         Expectation::Write { .. } => unreachable!("writes are sent, not looked at"),
     }
 }

@@ -1,7 +1,8 @@
 //! The scenario file format and its commands.
 //!
 //! Setup (before the first action; each is a set of option overrides):
-//! - `cluster N`: N members (1 to 7).
+//! - `cluster N [spares=M]`: N members (1 to 7), and M more not started, with empty disks,
+//!   for membership changes to add.
 //! - `clients N [mix=put:40,get:40,...] [keys=N] [timeout=2s] [think=0ms..20ms]
 //!   [linearizable=80%]`: the background clients; a mix names every weight that is not 0.
 //! - `network [latency=1ms..10ms] [loss=1%] [duplicate=1%] [reorder=100%]`.
@@ -26,11 +27,15 @@
 //! - `expect leader in 3,4,5`, `expect no leader in 1,2`, `expect write via N succeeds|fails`,
 //!   `expect key KEY present|absent on N`, `expect caught-up`; any but the write may end with
 //!   `within 5s` to run until it holds. An expectation that does not hold fails the run.
+//! - `add-learner N via M`, `add-member N via M`, `promote N via M`, `remove-member N via M`:
+//!   membership changes (etcd's Cluster service) through member M; `start N` starts a spare
+//!   (or restarts a member).
 //! - `check [recover=30s]`: the last command: stop the clients, heal everything, require a
 //!   write and a read to succeed within `recover`, and check the history.
 
 use std::fmt;
 
+use detcd_core::kv::MemberRequest;
 use detcd_core::{Duration, NodeId};
 
 /// A parsed scenario file.
@@ -160,6 +165,11 @@ pub enum Action {
         ttl: Duration,
         via: NodeId,
     },
+    /// A membership change through member `via`.
+    Member {
+        change: MemberRequest,
+        via: NodeId,
+    },
     /// An expectation, checked now or, with a bound, as soon as it holds.
     Expect {
         expectation: Expectation,
@@ -174,8 +184,15 @@ pub enum Action {
 pub enum Expectation {
     LeaderIn(Vec<NodeId>),
     NoLeaderIn(Vec<NodeId>),
-    Write { via: NodeId, succeeds: bool },
-    Key { key: String, on: NodeId, present: bool },
+    Write {
+        via: NodeId,
+        succeeds: bool,
+    },
+    Key {
+        key: String,
+        on: NodeId,
+        present: bool,
+    },
     CaughtUp,
 }
 
@@ -218,7 +235,10 @@ fn blocks(text: &str) -> Result<Vec<Block>, ParseError> {
     let mut blocks = Vec::new();
     let mut header = Vec::new();
     let mut commands = Vec::new();
-    let mut lines = text.lines().enumerate().map(|(index, line)| (index + 1, line));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line));
     while let Some((number, line)) = lines.next() {
         let trimmed = line.trim();
         if trimmed == "----" {
@@ -310,7 +330,7 @@ fn command(line: &str) -> Result<Command, String> {
     let setup = |overrides| Ok(Command::Setup(Setup::Set(overrides)));
     let action = |action| Ok(Command::Action(action));
     match name {
-        "cluster" => setup(vec![("node_count".into(), count(one(args, "cluster N")?)?)]),
+        "cluster" => setup(cluster(args)?),
         "clients" => setup(clients(args)?),
         "network" => setup(network(args)?),
         "disk" => setup(disk(args)?),
@@ -327,8 +347,13 @@ fn command(line: &str) -> Result<Command, String> {
         "cut" => action(cut(args)?),
         "heal" => none(args, "heal").and(action(Action::Heal)),
         "crash" => action(Action::Crash(node(one(args, "crash N")?)?)),
-        "restart" => action(Action::Restart(node(one(args, "restart N")?)?)),
-        "pause" => node_for(args, "pause N DURATION").and_then(|(n, d)| action(Action::Pause(n, d))),
+        "restart" | "start" => action(Action::Restart(node(one(args, "start N")?)?)),
+        "add-learner" | "add-member" | "promote" | "remove-member" => {
+            action(membership(name, args)?)
+        }
+        "pause" => {
+            node_for(args, "pause N DURATION").and_then(|(n, d)| action(Action::Pause(n, d)))
+        }
         "clog" => node_for(args, "clog N DURATION").and_then(|(n, d)| action(Action::Clog(n, d))),
         "disk-stall" => node_for(args, "disk-stall N DURATION")
             .and_then(|(n, d)| action(Action::DiskStall(n, d))),
@@ -383,6 +408,30 @@ fn named<'a>(args: &[&'a str], allowed: &[&str]) -> Result<Vec<(&'a str, &'a str
     Ok(pairs)
 }
 
+fn cluster(args: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let (size, rest) = args.split_first().ok_or("usage: cluster N [spares=M]")?;
+    let mut overrides = vec![("node_count".to_string(), count(size)?)];
+    for (_, value) in named(rest, &["spares"])? {
+        overrides.push(("spares".into(), count(value)?));
+    }
+    Ok(overrides)
+}
+
+fn membership(name: &str, args: &[&str]) -> Result<Action, String> {
+    let usage = format!("usage: {name} N via M");
+    let ([id], via) = via(args, &usage)? else {
+        return Err(usage);
+    };
+    let id = node(id)?;
+    let change = match name {
+        "add-learner" => MemberRequest::Add { id, learner: true },
+        "add-member" => MemberRequest::Add { id, learner: false },
+        "promote" => MemberRequest::Promote { id },
+        _ => MemberRequest::Remove { id },
+    };
+    Ok(Action::Member { change, via })
+}
+
 fn clients(args: &[&str]) -> Result<Vec<(String, String)>, String> {
     let (count_text, rest) = args.split_first().ok_or("usage: clients N [mix=...]")?;
     let mut overrides = vec![("clients".to_string(), count(count_text)?)];
@@ -412,7 +461,12 @@ fn mix(text: &str) -> Result<Vec<(String, String)>, String> {
         let slot = weights
             .iter_mut()
             .find(|(name, _)| *name == kind)
-            .ok_or_else(|| format!("unknown operation `{kind}`; expected {}", OPERATIONS.join(", ")))?;
+            .ok_or_else(|| {
+                format!(
+                    "unknown operation `{kind}`; expected {}",
+                    OPERATIONS.join(", ")
+                )
+            })?;
         slot.1 = weight
             .parse::<u32>()
             .map_err(|_| format!("weight `{weight}` of {kind} is not a number"))?
@@ -449,7 +503,14 @@ fn disk(args: &[&str]) -> Result<Vec<(String, String)>, String> {
 }
 
 fn faults(args: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let kinds = ["crash", "pause", "partition", "clog", "disk-stall", "clock-step"];
+    let kinds = [
+        "crash",
+        "pause",
+        "partition",
+        "clog",
+        "disk-stall",
+        "clock-step",
+    ];
     let mut allowed = vec!["every"];
     allowed.extend(kinds);
     let pairs = named(args, &allowed)?;
@@ -459,7 +520,12 @@ fn faults(args: &[&str]) -> Result<Vec<(String, String)>, String> {
     // The kinds not named are off.
     let mut overrides: Vec<(String, String)> = kinds
         .iter()
-        .map(|kind| (format!("fault_weights.{}", kind.replace('-', "_")), "0".into()))
+        .map(|kind| {
+            (
+                format!("fault_weights.{}", kind.replace('-', "_")),
+                "0".into(),
+            )
+        })
         .collect();
     for (key, value) in pairs {
         if key == "every" {
@@ -669,10 +735,12 @@ fn expect(args: &[&str]) -> Result<Action, String> {
         },
         ["caught-up"] => Expectation::CaughtUp,
         _ => {
-            return Err("expected one of: expect leader in SET, expect no leader in SET, \
+            return Err(
+                "expected one of: expect leader in SET, expect no leader in SET, \
                         expect write via N succeeds|fails, expect key KEY present|absent on N, \
                         expect caught-up (any but write may end with `within DURATION`)"
-                .into());
+                    .into(),
+            );
         }
     };
     Ok(Action::Expect {
