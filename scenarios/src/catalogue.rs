@@ -31,6 +31,14 @@ impl Scenario {
         })
     }
 
+    /// The purpose's first sentence: what `list` shows.
+    pub fn summary(&self) -> &str {
+        match self.purpose.find(". ") {
+            Some(end) => &self.purpose[..=end],
+            None => &self.purpose,
+        }
+    }
+
     /// The options for `seed`, with `overrides` (`key=value`) applied on top, in order.
     pub fn build(&self, seed: u64, overrides: &[(String, String)]) -> Result<RunOptions, String> {
         script::options(&self.script, seed, overrides).map_err(|error| error.to_string())

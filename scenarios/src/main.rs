@@ -216,7 +216,7 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
     let exit = match command {
         Command::List => {
             for scenario in catalogue::all() {
-                println!("{:<30} {}", scenario.name, scenario.purpose);
+                println!("{:<30} {}", scenario.name, scenario.summary());
             }
             ExitCode::SUCCESS
         }
