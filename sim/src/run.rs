@@ -321,6 +321,19 @@ impl Simulation {
     /// Send `body` to `node` from the probe client and run (clients and faults too) until it
     /// ends: answered, or given up as timed out. Its outcome, as the history recorded it.
     pub fn request(&mut self, node: NodeId, body: Request) -> RequestOutcome {
+        self.request_before(node, body, Instant::NEVER)
+            .unwrap_or_else(|| RequestOutcome::Unknown {
+                reason: "a safety property broke before the answer".into(),
+            })
+    }
+
+    /// `request`, giving up at `deadline` (or when safety breaks) with `None`.
+    fn request_before(
+        &mut self,
+        node: NodeId,
+        body: Request,
+        deadline: Instant,
+    ) -> Option<RequestOutcome> {
         let send = self.workload.send_probe(self.world.now(), node, body);
         self.world
             .send_request(send.node, send.client, send.request, send.body);
@@ -328,13 +341,16 @@ impl Simulation {
             .workload
             .probe_result()
             .is_none_or(|(request, _)| request != send.request)
-            && !self.broken()
         {
-            self.step_clients(self.workload.next_wakeup());
+            if self.world.now() >= deadline || self.broken() {
+                return None;
+            }
+            self.step_clients(self.workload.next_wakeup().min(deadline));
         }
-        self.outcome_of(send.request)
+        Some(self.outcome_of(send.request))
     }
 
+    /// The outcome the history recorded for a completed probe request.
     fn outcome_of(&self, request: RequestId) -> RequestOutcome {
         let returned = self
             .workload
@@ -347,9 +363,7 @@ impl Simulation {
                 }
                 _ => None,
             });
-        returned.unwrap_or_else(|| RequestOutcome::Unknown {
-            reason: "a safety property broke before the answer".into(),
-        })
+        returned.expect("a completed request has its return recorded")
     }
 
     /// Step the world to `until` or the first response, hand responses to the clients, and
@@ -399,12 +413,7 @@ impl Simulation {
         let fault_phase_end = self.world.now();
         self.workload.stop();
         self.world.heal_all();
-        let recovery = recover(
-            &mut self.world,
-            &mut self.observer,
-            &mut self.workload,
-            self.recovery_bound,
-        );
+        let recovery = self.recover();
         self.workload.finish(self.world.now());
         let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm);
         self.world
@@ -431,6 +440,47 @@ impl Simulation {
             trace_hash: self.world.trace_hash(),
             trace: self.world.trace_events().to_vec(),
         }
+    }
+
+    /// The liveness phase: with everything healed, the workload's probe client writes a key and
+    /// reads it back linearizably, trying member after member, until both succeed or the bound
+    /// passes. Its operations are in the history like every client's.
+    fn recover(&mut self) -> Option<Duration> {
+        let start = self.world.now();
+        let deadline = start + self.recovery_bound;
+        // Spares never started are no members to ask.
+        let world = &self.world;
+        let members: Vec<NodeId> = world
+            .node_ids()
+            .iter()
+            .copied()
+            .filter(|&id| !world.is_unstarted_spare(id))
+            .collect();
+        let mut written = false;
+        for attempt in 1.. {
+            if self.world.now() >= deadline || self.broken() {
+                break;
+            }
+            let member = members[attempt % members.len()];
+            let key = b"liveness".to_vec();
+            let body = match written {
+                true => Request::Range(RangeRequest {
+                    key,
+                    ..RangeRequest::default()
+                }),
+                false => Request::Put(PutRequest {
+                    key,
+                    value: b"ok".to_vec(),
+                    ..PutRequest::default()
+                }),
+            };
+            match self.request_before(member, body, deadline)? {
+                RequestOutcome::Ok(_) if written => return Some(self.world.now() - start),
+                RequestOutcome::Ok(_) => written = true,
+                _ => {}
+            }
+        }
+        None
     }
 }
 
@@ -474,80 +524,6 @@ fn host(options: NodeOptions) -> NodeHost<KvStore> {
         }),
         state: Box::new(|| KvStore::new(KvConfig::default())),
     }
-}
-
-/// Step the world until `until` or the first response (so the client that got it can go on at
-/// once), checking safety after every step, and hand the responses on.
-fn step_until(
-    world: &mut NodeWorld<KvStore>,
-    observer: &mut Observer,
-    until: Instant,
-    mut receive: impl FnMut(&ClientResponse<Response>),
-) {
-    world_step(world, observer, until);
-    for response in world.drain_responses() {
-        receive(&response);
-    }
-}
-
-/// The liveness phase: with everything healed, the workload's probe client writes a key and reads
-/// it back linearizably, trying member after member, until both succeed or the bound passes. Its
-/// operations are in the history like every client's.
-fn recover(
-    world: &mut NodeWorld<KvStore>,
-    observer: &mut Observer,
-    workload: &mut Workload,
-    bound: Duration,
-) -> Option<Duration> {
-    let start = world.now();
-    let deadline = start + bound;
-    // Spares never started are no members to ask.
-    let members: Vec<NodeId> = world
-        .node_ids()
-        .iter()
-        .copied()
-        .filter(|&id| !world.is_unstarted_spare(id))
-        .collect();
-    let mut attempt = 0;
-    let mut written = false;
-    while world.now() < deadline && observer.violation().is_none() {
-        attempt += 1;
-        let member = members[attempt % members.len()];
-        let body = if written {
-            Request::Range(RangeRequest {
-                key: b"liveness".to_vec(),
-                ..RangeRequest::default()
-            })
-        } else {
-            Request::Put(PutRequest {
-                key: b"liveness".to_vec(),
-                value: b"ok".to_vec(),
-                ..PutRequest::default()
-            })
-        };
-        let send = workload.send_probe(world.now(), member, body);
-        world.send_request(send.node, send.client, send.request, send.body);
-        // Wait for the answer, or for the workload to give the request up as timed out.
-        while workload
-            .probe_result()
-            .is_none_or(|(request, _)| request != send.request)
-        {
-            let until = workload.next_wakeup().min(deadline);
-            step_until(world, observer, until, |response| {
-                workload.receive(response)
-            });
-            workload.act(world.now());
-            if world.now() >= deadline || observer.violation().is_some() {
-                return None;
-            }
-        }
-        match workload.probe_result() {
-            Some((_, true)) if written => return Some(world.now() - start),
-            Some((_, true)) => written = true,
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Check the clients' history. Lease expiry rests on clocks, so a lease may expire early by as
