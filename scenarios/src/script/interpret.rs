@@ -10,7 +10,7 @@ use detcd_core::kv::{
     RangeRequest, Request, Response,
 };
 use detcd_core::{Duration, Instant, NodeId};
-use detcd_sim::cluster::NodeWorld;
+use detcd_sim::cluster::{ClusterEvent, NodeWorld};
 use detcd_sim::overrides;
 use detcd_sim::run::{RunOptions, RunReport, Simulation, describe};
 use detcd_sim::trace::TraceSettings;
@@ -232,7 +232,9 @@ impl Interpreter {
     /// Wait for a leader; if it is not `node`, hand leadership to `node`; wait for that.
     fn elect(&mut self, node: NodeId, within: Duration, line: usize) {
         let deadline = self.sim().now() + within;
-        let held = self.run_until_holds(deadline, |world| leader(world).is_some());
+        let held = self
+            .sim()
+            .run_until_holds(deadline, |world| leader(world).is_some());
         if held && leader(self.sim().world()) != Some(node) {
             let current = leader(self.sim().world()).expect("a leader, waited for above");
             self.world().operate(current, |machine, now| {
@@ -240,7 +242,9 @@ impl Interpreter {
                 let _ = machine.transfer_leadership(now, node);
             });
         }
-        let led = self.run_until_holds(deadline, |world| leader(world) == Some(node));
+        let led = self
+            .sim()
+            .run_until_holds(deadline, |world| leader(world) == Some(node));
         self.tell_events();
         let now = self.sim().now();
         match led {
@@ -254,14 +258,6 @@ impl Interpreter {
                 &format!("member {node} did not become leader within {within:?}"),
             ),
         }
-    }
-
-    fn run_until_holds(
-        &mut self,
-        until: Instant,
-        done: impl FnMut(&NodeWorld<KvStore>) -> bool,
-    ) -> bool {
-        self.sim().run_until_holds(until, done)
     }
 
     /// A scripted fault, at once; a line saying what happened.
@@ -437,7 +433,7 @@ impl Interpreter {
         let held = match within {
             Some(bound) => {
                 let until = self.sim().now() + bound;
-                self.run_until_holds(until, holds)
+                self.sim().run_until_holds(until, holds)
             }
             None => holds(self.sim().world()),
         };
@@ -480,13 +476,7 @@ impl Interpreter {
         let recover = simulation.recovery_bound();
         let report = simulation.finish();
         self.say(report.fault_phase_end, "clients stop; every fault heals");
-        for (at, line) in report.events[self.events_told..]
-            .iter()
-            .filter_map(|(at, event)| describe(event).map(|line| (*at, line)))
-            .collect::<Vec<_>>()
-        {
-            self.say(at, &line);
-        }
+        self.tell(&report.events[self.events_told..]);
         match report.recovery {
             Some(took) => self.say(
                 report.fault_phase_end + took,
@@ -514,17 +504,21 @@ impl Interpreter {
         report
     }
 
-    /// Tell the observer's new elections and step-downs.
+    /// Tell the observer's new elections, step-downs and snapshot installs.
     fn tell_events(&mut self) {
         let told = self.events_told;
         let events = self.sim().observer().events();
-        let new: Vec<(Instant, String)> = events[told..]
-            .iter()
-            .filter_map(|(at, event)| describe(event).map(|line| (*at, line)))
-            .collect();
+        let new = events[told..].to_vec();
         self.events_told = events.len();
-        for (at, line) in new {
-            self.say(at, &line);
+        self.tell(&new);
+    }
+
+    /// Say the events that have words (`describe`), in order.
+    fn tell(&mut self, events: &[(Instant, ClusterEvent)]) {
+        for (at, event) in events {
+            if let Some(line) = describe(event) {
+                self.say(*at, &line);
+            }
         }
     }
 
