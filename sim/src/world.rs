@@ -205,6 +205,13 @@ struct Node<M: Machine> {
     spare: bool,
 }
 
+impl<M: Machine> Node<M> {
+    /// Left out of the starting cluster and never started since.
+    fn is_unstarted_spare(&self) -> bool {
+        self.spare && self.incarnation == 0
+    }
+}
+
 /// One simulated run. See the module documentation for how a step works.
 pub struct World<H: Host> {
     seed: u64,
@@ -386,8 +393,10 @@ where
         match event {
             Event::Boot { node, incarnation } => {
                 let target = &self.nodes[node as usize];
-                let held_back = target.spare && target.incarnation == 0;
-                if !target.status.is_alive() && target.incarnation == incarnation && !held_back {
+                if !target.status.is_alive()
+                    && target.incarnation == incarnation
+                    && !target.is_unstarted_spare()
+                {
                     self.boot(node);
                 }
             }
@@ -990,8 +999,7 @@ where
 
     /// True for a spare that was never started.
     pub fn is_unstarted_spare(&self, node: NodeId) -> bool {
-        let target = &self.nodes[self.expect_index(node) as usize];
-        target.spare && target.incarnation == 0
+        self.nodes[self.expect_index(node) as usize].is_unstarted_spare()
     }
 
     pub fn restart(&mut self, node: NodeId) -> bool {
@@ -1265,7 +1273,7 @@ where
                     self.resume(id);
                 }
                 // A spare nobody started stays out: it is not a member.
-                NodeStatus::Crashed if node.spare && node.incarnation == 0 => {}
+                NodeStatus::Crashed if node.is_unstarted_spare() => {}
                 NodeStatus::Crashed
                 | NodeStatus::Stopped(StorageFailure::FsyncError | StorageFailure::NoSpace) => {
                     self.restart(id);
