@@ -146,7 +146,7 @@ proptest! {
     fn revision_pass_pruning_matches_search(seed: u64, corrupt: bool, pick: u64) {
         let shape = Shape {
             clients: 4,
-            operations: 18,
+            operations: 14,
             unknown_percent: 45,
         };
         let mut operations = generate::etcd_history(seed, shape);
