@@ -186,7 +186,7 @@ fn group_by_revision(deliveries: &[(usize, &WatchEvent)]) -> BTreeMap<i64, Vec<W
 
 /// The events the watch owes for one revision, in key order, given the store's changes at that
 /// revision ([`Store::changes_at`]).
-fn expected_events(watch: &WatchStream, changes: &[Change], revision: i64) -> Vec<WatchEvent> {
+pub(crate) fn expected_events(watch: &WatchStream, changes: &[Change], revision: i64) -> Vec<WatchEvent> {
     changes
         .iter()
         .filter(|(key, _, _)| in_range(key, &watch.key, &watch.range_end))
