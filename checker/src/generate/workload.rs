@@ -91,7 +91,9 @@ enum Fate {
     /// Refused before it could take effect.
     Refused,
     /// The client gave up; the request took effect or not.
-    Unknown { took_effect: bool },
+    Unknown {
+        took_effect: bool,
+    },
 }
 
 /// What one client learned from its own responses, which is all it decides its requests by.
@@ -129,7 +131,9 @@ struct Open {
 pub fn etcd_workload(seed: u64, workload: Workload) -> Vec<HistoryRecord> {
     let mut rng = SplitMix64::new(seed);
     let keys: Vec<String> = {
-        let mut keys: Vec<String> = (0..workload.keys).map(|index| format!("k{index}")).collect();
+        let mut keys: Vec<String> = (0..workload.keys)
+            .map(|index| format!("k{index}"))
+            .collect();
         keys.sort();
         keys
     };
@@ -139,7 +143,9 @@ pub fn etcd_workload(seed: u64, workload: Workload) -> Vec<HistoryRecord> {
         keys,
         workload,
         store: Store::default(),
-        clients: (0..workload.shape.clients).map(|_| Client::default()).collect(),
+        clients: (0..workload.shape.clients)
+            .map(|_| Client::default())
+            .collect(),
         open: Vec::new(),
         records: Vec::with_capacity(plans.len() * 2),
         next_lease: 1,
@@ -339,7 +345,11 @@ impl World {
             responses: Vec::new(),
         };
         let lifetime = 1 + self.rng.below(WATCH_REVISIONS_MAX) as i64;
-        let replayed = if *start_revision > 0 { *start_revision } else { created + 1 };
+        let replayed = if *start_revision > 0 {
+            *start_revision
+        } else {
+            created + 1
+        };
         for revision in replayed..=created {
             let changes = self.store.changes_at(revision);
             let events = watch::expected_events(&stream, &changes, revision);
@@ -370,7 +380,9 @@ impl World {
                 client.learn_read(key, range_end, kvs);
             }
             (Request::Put { key, value, .. }, Response::Put { .. }) => {
-                client.known.insert(key.clone(), Some((value.clone(), revision)));
+                client
+                    .known
+                    .insert(key.clone(), Some((value.clone(), revision)));
             }
             (
                 Request::Txn {
@@ -387,7 +399,9 @@ impl World {
                 for (nested, nested_response) in branch.iter().zip(responses) {
                     match (nested, nested_response) {
                         (Request::Put { key, value, .. }, Response::Put { .. }) => {
-                            client.known.insert(key.clone(), Some((value.clone(), revision)));
+                            client
+                                .known
+                                .insert(key.clone(), Some((value.clone(), revision)));
                         }
                         (Request::Range { key, range_end, .. }, Response::Range { kvs, .. }) => {
                             client.learn_read(key, range_end, kvs);
@@ -522,8 +536,8 @@ impl World {
     fn lease(&mut self, client: usize) -> Request {
         let held = self.clients[client].leases.len();
         if held == 0 || (held < LEASES_PER_CLIENT_MAX && self.rng.chance(30)) {
-            let ttl = LEASE_TTL_SECS_MIN
-                + self.rng.below(LEASE_TTL_SECS_MAX - LEASE_TTL_SECS_MIN + 1);
+            let ttl =
+                LEASE_TTL_SECS_MIN + self.rng.below(LEASE_TTL_SECS_MAX - LEASE_TTL_SECS_MIN + 1);
             return Request::LeaseGrant {
                 id: 0,
                 ttl: ttl as i64,

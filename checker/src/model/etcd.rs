@@ -90,6 +90,9 @@ pub struct LiveFingerprint {
     leases: BTreeMap<i64, BTreeSet<String>>,
 }
 
+/// One key's change at a revision: (key, the key before, the key after); `None` when absent.
+pub type Change<'a> = (&'a str, Option<&'a KeyValue>, Option<&'a KeyValue>);
+
 /// A key's versions: (revision, the key as written then, or `None` for a deletion).
 type Versions = Vec<(i64, Option<KeyValue>)>;
 
@@ -131,10 +134,10 @@ impl Store {
 
     /// Every change made at exactly `revision`: (key, the key before, the key after), in key
     /// order.
-    pub fn changes_at(&self, revision: i64) -> Vec<(String, Option<KeyValue>, Option<KeyValue>)> {
+    pub fn changes_at(&self, revision: i64) -> Vec<Change<'_>> {
         let first = self.written.partition_point(|(at, _)| *at < revision);
         let last = self.written.partition_point(|(at, _)| *at <= revision);
-        let mut changes: Vec<_> = self.written[first..last]
+        let mut changes: Vec<Change<'_>> = self.written[first..last]
             .iter()
             .map(|(_, key)| {
                 let versions = &self.keys[key];
@@ -147,12 +150,25 @@ impl Store {
                 };
                 let before = position
                     .checked_sub(1)
-                    .and_then(|previous| versions[previous].1.clone());
-                (key.clone(), before, versions[position].1.clone())
+                    .and_then(|previous| versions[previous].1.as_ref());
+                (key.as_str(), before, versions[position].1.as_ref())
             })
             .collect();
-        changes.sort_unstable_by(|first, second| first.0.cmp(&second.0));
+        changes.sort_unstable_by(|first, second| first.0.cmp(second.0));
         changes
+    }
+
+    /// The keys written at revisions `first` through `last`, with their revisions, in
+    /// revision order.
+    pub fn keys_written(&self, first: i64, last: i64) -> impl Iterator<Item = (i64, &str)> {
+        let from = self.written.partition_point(|(at, _)| *at < first);
+        let to = self
+            .written
+            .partition_point(|(at, _)| *at <= last)
+            .max(from);
+        self.written[from..to]
+            .iter()
+            .map(|(at, key)| (*at, key.as_str()))
     }
 
     /// Takes back every write made after `revision` and every compaction made when the store
@@ -161,12 +177,13 @@ impl Store {
         while self.written.last().is_some_and(|(at, _)| *at > revision) {
             let (_, key) = self.written.pop().expect("just looked at");
             let versions = Rc::make_mut(self.keys.get_mut(&key).expect("written keys exist"));
-            let (_, undone) = versions.pop().expect("the index names a version of the key");
+            let (_, undone) = versions
+                .pop()
+                .expect("the index names a version of the key");
             // The version before is the key's latest again, with its lease.
-            let restored = match versions.last() {
-                Some((_, kv)) => Some(kv.as_ref().map_or(0, |kv| kv.lease)),
-                None => None,
-            };
+            let restored = versions
+                .last()
+                .map(|(_, kv)| kv.as_ref().map_or(0, |kv| kv.lease));
             if let Some(kv) = undone {
                 self.detach(kv.lease, &key);
             }
@@ -180,7 +197,11 @@ impl Store {
                 }
             }
         }
-        while self.compactions.last().is_some_and(|(at, _)| *at > revision) {
+        while self
+            .compactions
+            .last()
+            .is_some_and(|(at, _)| *at > revision)
+        {
             let (_, before) = self.compactions.pop().expect("just looked at");
             self.compact_revision = before;
         }
@@ -302,7 +323,8 @@ impl Store {
                 }
             }
             Request::Compact { revision } => {
-                self.compactions.push((self.revision, self.compact_revision));
+                self.compactions
+                    .push((self.revision, self.compact_revision));
                 self.compact_revision = *revision;
                 Response::Compact { header }
             }
@@ -786,7 +808,11 @@ mod tests {
             copies.push(store.clone());
         }
         assert_eq!(store.revision, 7);
-        let changed: Vec<String> = store.changes_at(5).into_iter().map(|(key, ..)| key).collect();
+        let changed: Vec<&str> = store
+            .changes_at(5)
+            .into_iter()
+            .map(|(key, ..)| key)
+            .collect();
         assert_eq!(changed, ["a", "c"]);
         for copy in copies.iter().rev() {
             let mut rewound = store.clone();
@@ -798,7 +824,10 @@ mod tests {
                 .find(|candidate| candidate.revision == copy.revision)
                 .unwrap();
             assert_eq!(&rewound, expected);
-            assert_eq!(rewound.changes_at(copy.revision), expected.changes_at(copy.revision));
+            assert_eq!(
+                rewound.changes_at(copy.revision),
+                expected.changes_at(copy.revision)
+            );
             assert_eq!(rewound.lease_keys(7), expected.lease_keys(7));
         }
         // The compaction made at revision 3 stays; the second put of "b" is gone.
