@@ -21,6 +21,7 @@ pub mod budget;
 pub mod check;
 pub mod counterexample;
 pub mod etcd;
+mod fast_hash;
 pub mod formats;
 pub mod history;
 pub mod lease;

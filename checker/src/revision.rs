@@ -38,10 +38,11 @@
 //! order that satisfies them too, and only falls back to the plain search (whose order the
 //! watch and lease checks then find fault with) when there is none.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use crate::budget::Meter;
 use crate::etcd::{EtcdOperation, WatchStream};
+use crate::fast_hash::FastSet;
 use crate::history::{Request, Response};
 use crate::model::etcd::{LiveFingerprint, Store, responses_match, with_granted_id};
 use crate::options::ClockUncertainty;
@@ -166,7 +167,7 @@ pub fn check_with(
         writers: vec![None; usize::try_from(plan.revision_max).unwrap_or(0) + 2],
         placed_through: 1,
         chosen: Vec::new(),
-        memo: HashSet::new(),
+        memo: FastSet::default(),
     };
     let outcome = match plan.impossible {
         Some(operation) => pass.fail(
@@ -208,7 +209,7 @@ struct Frame {
     candidates: Option<Candidates>,
     /// The filler now standing in the gap.
     chosen: Option<usize>,
-    tried: HashSet<u32>,
+    tried: FastSet<u32>,
     accepted: bool,
     refused_by: Option<Witness>,
     memo_key: Option<MemoKey>,
@@ -252,7 +253,7 @@ struct Pass<'a> {
     /// The path's writers that are not certain writers (gap fillers and revokes), by revision.
     chosen: Vec<(i64, usize)>,
     /// Dead ends: no order completes from these.
-    memo: HashSet<MemoKey>,
+    memo: FastSet<MemoKey>,
 }
 
 impl Pass<'_> {
@@ -309,7 +310,7 @@ impl Pass<'_> {
             floor,
             candidates: None,
             chosen: None,
-            tried: HashSet::new(),
+            tried: FastSet::default(),
             accepted: false,
             refused_by: None,
             memo_key,
@@ -388,7 +389,11 @@ impl Pass<'_> {
             frame.candidates = Some(self.candidates(revision, true));
         }
         let candidates = frame.candidates.as_mut().expect("just computed");
-        while let Some(position) = candidates.next(&self.used, &self.plan.index.put_keys) {
+        // Each candidate is looked at on the store just below the gap.
+        while let Some(position) = {
+            self.rewind(revision - 1);
+            candidates.next(&self.used, &self.plan.index, &self.store)
+        } {
             let filler = self.plan.fillers[position];
             if !frame.tried.insert(self.plan.classes[position]) {
                 continue;
@@ -525,9 +530,12 @@ impl Pass<'_> {
     fn first_refusal(&mut self, revision: i64) -> Option<Witness> {
         self.rewind(revision - 1);
         let mut candidates = self.candidates(revision, false);
-        let mut tried = HashSet::new();
+        let mut tried = FastSet::default();
         let mut refusal = None;
-        while let Some(position) = candidates.next(&self.used, &self.plan.index.put_keys) {
+        while let Some(position) = {
+            self.rewind(revision - 1);
+            candidates.next(&self.used, &self.plan.index, &self.store)
+        } {
             if !tried.insert(self.plan.classes[position]) {
                 continue;
             }
@@ -578,17 +586,11 @@ impl Pass<'_> {
             .expect("only completed operations are placed");
         let revision = observed.header().revision;
         let revision_before = self.store.revision;
-        let expected = self
-            .store
-            .apply(&with_granted_id(&operation.input, Some(observed)));
-        if !expected
-            .as_ref()
-            .is_ok_and(|expected| responses_match(expected, observed))
-        {
+        if let Err(expected) = self.answer(index) {
             // The path is abandoned, and whoever resumes it rewinds the store first.
             let kind = FailureKind::WrongResponse {
                 operation: index,
-                expected: expected.ok(),
+                expected,
             };
             let _: Option<()> = self.fail_at(revision, revision_before, kind);
             return false;
@@ -609,6 +611,25 @@ impl Pass<'_> {
         }
         self.advance_floor(floor, index);
         true
+    }
+
+    /// Applies a completed operation to the store; `Err` with what the store answers instead
+    /// (`None` for an error) if that is not its response. A read is compared in place.
+    fn answer(&mut self, index: usize) -> Result<(), Option<Response>> {
+        let operation = &self.operations[index];
+        let observed = operation
+            .output()
+            .expect("only completed operations are placed");
+        if self.store.answers_range(&operation.input, observed) == Some(true) {
+            return Ok(());
+        }
+        let expected = self
+            .store
+            .apply(&with_granted_id(&operation.input, Some(observed)));
+        match expected {
+            Ok(expected) if responses_match(&expected, observed) => Ok(()),
+            expected => Err(expected.ok()),
+        }
     }
 
     /// Places the non-writing operations of the store's revision. They are unordered among

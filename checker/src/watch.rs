@@ -75,9 +75,11 @@ fn check_one(watch: &WatchStream, compactions: &Compactions, store: &Store) -> V
     revisions.sort_unstable();
     revisions.dedup();
     for revision in revisions {
-        let expected = expected_events(watch, &store.changes_at(revision), revision);
-        let delivered: Vec<WatchEvent> = by_revision.get(&revision).cloned().unwrap_or_default();
-        if delivered != expected {
+        let changes = store.changes_at(revision);
+        let delivered = by_revision.get(&revision).map_or(&[][..], Vec::as_slice);
+        if !events_match(watch, &changes, revision, delivered) {
+            let expected = expected_events(watch, &changes, revision);
+            let delivered: Vec<&WatchEvent> = delivered.to_vec();
             let property = if delivered.is_empty() {
                 "watch reliable"
             } else {
@@ -211,18 +213,66 @@ fn order_problem(deliveries: &[(usize, &WatchEvent)]) -> Option<String> {
     None
 }
 
-fn group_by_revision(deliveries: &[(usize, &WatchEvent)]) -> BTreeMap<i64, Vec<WatchEvent>> {
-    let mut by_revision: BTreeMap<i64, Vec<WatchEvent>> = BTreeMap::new();
+/// The delivered events by revision, each revision's in key order.
+fn group_by_revision<'a>(
+    deliveries: &[(usize, &'a WatchEvent)],
+) -> BTreeMap<i64, Vec<&'a WatchEvent>> {
+    let mut by_revision: BTreeMap<i64, Vec<&WatchEvent>> = BTreeMap::new();
     for (_, event) in deliveries {
-        by_revision
-            .entry(event.revision())
-            .or_default()
-            .push((*event).clone());
+        by_revision.entry(event.revision()).or_default().push(event);
     }
     for events in by_revision.values_mut() {
         events.sort_by(|first, second| first.kv.key.cmp(&second.kv.key));
     }
     by_revision
+}
+
+/// Whether `delivered` are exactly the events the watch owes for one revision
+/// ([`expected_events`]), compared without building those.
+fn events_match(
+    watch: &WatchStream,
+    changes: &[Change<'_>],
+    revision: i64,
+    delivered: &[&WatchEvent],
+) -> bool {
+    let mut delivered = delivered.iter();
+    for (key, before, after) in changes {
+        if !in_range(key, &watch.key, &watch.range_end) {
+            continue;
+        }
+        let event_type = match after {
+            Some(_) => EventType::Put,
+            None => EventType::Delete,
+        };
+        if watch.filters.contains(&filter_of(event_type)) {
+            continue;
+        }
+        let Some(event) = delivered.next() else {
+            return false;
+        };
+        let kv_matches = match after {
+            Some(kv) => event.kv == **kv,
+            None => {
+                event.kv.key == *key
+                    && event.kv.mod_revision == revision
+                    && event.kv.value.is_empty()
+                    && (event.kv.create_revision, event.kv.version, event.kv.lease) == (0, 0, 0)
+            }
+        };
+        let prev_kv = before.filter(|_| watch.prev_kv);
+        if event.event_type != event_type || !kv_matches || event.prev_kv.as_ref() != prev_kv {
+            return false;
+        }
+    }
+    delivered.next().is_none()
+}
+
+/// The filter that drops events of a type.
+fn filter_of(event_type: EventType) -> WatchFilter {
+    match event_type {
+        EventType::Put => WatchFilter::NoPut,
+        EventType::Delete => WatchFilter::NoDelete,
+    }
 }
 
 /// The events the watch owes for one revision, in key order, given the store's changes at that
@@ -247,10 +297,7 @@ pub(crate) fn expected_events(
                     },
                 ),
             };
-            let filtered = match event_type {
-                EventType::Put => watch.filters.contains(&WatchFilter::NoPut),
-                EventType::Delete => watch.filters.contains(&WatchFilter::NoDelete),
-            };
+            let filtered = watch.filters.contains(&filter_of(event_type));
             let prev_kv = before.filter(|_| watch.prev_kv).cloned();
             (!filtered).then_some(WatchEvent {
                 event_type,
@@ -281,7 +328,7 @@ struct Vouching<'a> {
     watch: &'a WatchStream,
     first: i64,
     last: i64,
-    by_revision: BTreeMap<i64, Vec<WatchEvent>>,
+    by_revision: BTreeMap<i64, Vec<&'a WatchEvent>>,
 }
 
 impl<'a> Evidence<'a> {
@@ -352,13 +399,13 @@ impl<'a> Evidence<'a> {
     }
 
     /// Every event delivered, with the revision it is about: the facts watches establish.
-    pub(crate) fn events(&self) -> impl Iterator<Item = (u64, &WatchEvent)> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = (u64, &'a WatchEvent)> + '_ {
         self.watches.iter().flat_map(|vouching| {
             vouching
                 .by_revision
                 .values()
                 .flatten()
-                .map(|event| (vouching.watch.op, event))
+                .map(|event| (vouching.watch.op, *event))
         })
     }
 
@@ -375,16 +422,7 @@ impl<'a> Evidence<'a> {
                     .by_revision
                     .get(&revision)
                     .map_or(&[][..], Vec::as_slice);
-                let watch = vouching.watch;
-                // Nothing delivered and nothing changed in range: no events owed, none to compare.
-                if delivered.is_empty()
-                    && !changes
-                        .iter()
-                        .any(|(key, _, _)| in_range(key, &watch.key, &watch.range_end))
-                {
-                    return false;
-                }
-                expected_events(watch, changes, revision) != delivered
+                !events_match(vouching.watch, changes, revision, delivered)
             })
             .map(|vouching| vouching.watch.op)
     }

@@ -12,6 +12,7 @@
 //! the checker adds as an operation with an unknown outcome) deletes them in one revision.
 //! Grants and keep-alives therefore change nothing; [`crate::lease`] checks lease lifetimes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -36,12 +37,12 @@ pub struct Store {
     pub compact_revision: i64,
     /// Per key, its versions in revision order; `None` marks a deletion. Shared until written,
     /// so that the searches can clone a store in time proportional to its keys, not its history.
-    keys: BTreeMap<String, Rc<Versions>>,
+    keys: BTreeMap<Rc<str>, Rc<Versions>>,
     /// Which keys each lease holds.
     leases: BTreeMap<i64, BTreeSet<String>>,
     /// Every version written, as (revision, key), in revision order: the index that finds a
     /// revision's changes without looking at every key, and what a rewind takes back.
-    written: Vec<(i64, String)>,
+    written: Vec<(i64, Rc<str>)>,
     /// Every compaction, as (the store revision then, the compaction point before it).
     compactions: Vec<(i64, i64)>,
 }
@@ -86,7 +87,7 @@ impl Default for Store {
 pub struct LiveFingerprint {
     revision: i64,
     compact_revision: i64,
-    latest: Vec<(String, i64, Option<KeyValue>)>,
+    latest: Vec<(Rc<str>, i64, Option<KeyValue>)>,
     leases: BTreeMap<i64, BTreeSet<String>>,
 }
 
@@ -121,6 +122,12 @@ impl Store {
     /// The key as of `revision`, if it existed then.
     pub fn get_at(&self, key: &str, revision: i64) -> Option<&KeyValue> {
         let versions = self.keys.get(key)?;
+        // Most reads are of the latest version: no search through the key's history for those.
+        if let Some((at, latest)) = versions.last()
+            && *at <= revision
+        {
+            return latest.as_ref();
+        }
         let newer = versions.partition_point(|(at, _)| *at <= revision);
         versions[..newer].last()?.1.as_ref()
     }
@@ -151,7 +158,7 @@ impl Store {
                 let before = position
                     .checked_sub(1)
                     .and_then(|previous| versions[previous].1.as_ref());
-                (key.as_str(), before, versions[position].1.as_ref())
+                (&**key, before, versions[position].1.as_ref())
             })
             .collect();
         changes.sort_unstable_by(|first, second| first.0.cmp(second.0));
@@ -166,9 +173,7 @@ impl Store {
             .written
             .partition_point(|(at, _)| *at <= last)
             .max(from);
-        self.written[from..to]
-            .iter()
-            .map(|(at, key)| (*at, key.as_str()))
+        self.written[from..to].iter().map(|(at, key)| (*at, &**key))
     }
 
     /// Takes back every write made after `revision` and every compaction made when the store
@@ -190,7 +195,10 @@ impl Store {
             match restored {
                 Some(0) => {}
                 Some(lease) => {
-                    self.leases.entry(lease).or_default().insert(key);
+                    self.leases
+                        .entry(lease)
+                        .or_default()
+                        .insert(key.to_string());
                 }
                 None => {
                     self.keys.remove(&key);
@@ -244,10 +252,10 @@ impl Store {
         &'a self,
         key: &'a str,
         range_end: &'a str,
-    ) -> impl Iterator<Item = &'a String> + 'a {
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.keys
             .range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
-            .map(|(name, _)| name)
+            .map(|(name, _)| &**name)
             .take_while(move |name| in_range(name, key, range_end))
     }
 
@@ -287,10 +295,10 @@ impl Store {
                 lease,
                 prev_kv,
             } => {
-                let previous = self.put(key, value, *lease, write);
+                let previous = self.put(key, value, *lease, *prev_kv, write);
                 Response::Put {
                     header,
-                    prev_kv: previous.filter(|_| *prev_kv),
+                    prev_kv: previous,
                 }
             }
             Request::DeleteRange {
@@ -349,7 +357,8 @@ impl Store {
         }
     }
 
-    fn range(&self, request: &Request) -> Response {
+    /// What a range request finds, before it is shaped into a response.
+    fn range_view<'s>(&'s self, request: &Request) -> RangeView<'s> {
         let Request::Range {
             key,
             range_end,
@@ -360,43 +369,100 @@ impl Store {
             ..
         } = request
         else {
-            unreachable!("range called with a range request");
+            unreachable!("range_view called with a range request");
         };
         let at = if *revision > 0 { *revision } else { i64::MAX };
-        let mut kvs = self.range_at(key, range_end, at);
-        let count = kvs.len() as i64;
-        let more = *limit > 0 && count > *limit;
-        if more {
-            kvs.truncate(*limit as usize);
-        }
-        if *keys_only {
-            kvs.iter_mut().for_each(|kv| kv.value.clear());
-        }
-        if *count_only {
-            kvs.clear();
-        }
-        Response::Range {
-            header: ResponseHeader::default(),
-            kvs,
-            count,
-            more,
+        RangeView {
+            found: self
+                .keys_in(key, range_end)
+                .filter_map(|name| self.get_at(name, at))
+                .collect(),
+            limit: *limit,
+            keys_only: *keys_only,
+            count_only: *count_only,
         }
     }
 
-    /// Writes the key; returns what it replaced.
-    fn put(&mut self, key: &str, value: &str, lease: i64, write: &mut Write) -> Option<KeyValue> {
-        let previous = self.get_at(key, i64::MAX).cloned();
+    fn range(&self, request: &Request) -> Response {
+        let view = self.range_view(request);
+        Response::Range {
+            header: ResponseHeader::default(),
+            kvs: view
+                .shown()
+                .map(|kv| KeyValue {
+                    value: if view.keys_only {
+                        String::new()
+                    } else {
+                        kv.value.clone()
+                    },
+                    ..kv.clone()
+                })
+                .collect(),
+            count: view.count(),
+            more: view.more(),
+        }
+    }
+
+    /// For a range request: whether the store answers exactly `observed`, header included,
+    /// found without building the answer (reads are most of a history). `None` for any other
+    /// request.
+    pub fn answers_range(&self, request: &Request, observed: &Response) -> Option<bool> {
+        if !matches!(request, Request::Range { .. }) {
+            return None;
+        }
+        let Response::Range {
+            header,
+            kvs,
+            count,
+            more,
+        } = observed
+        else {
+            return Some(false);
+        };
+        if self.validate(request).is_err() || header.revision != self.revision {
+            return Some(false);
+        }
+        let view = self.range_view(request);
+        let shown_match = view.shown().count() == kvs.len()
+            && view.shown().zip(kvs).all(|(expected, seen)| {
+                let value_matches = if view.keys_only {
+                    seen.value.is_empty()
+                } else {
+                    seen.value == expected.value
+                };
+                value_matches && same_but_value(expected, seen)
+            });
+        Some(*count == view.count() && *more == view.more() && shown_match)
+    }
+
+    /// Writes the key; returns what it replaced if `want_previous`.
+    fn put(
+        &mut self,
+        key: &str,
+        value: &str,
+        lease: i64,
+        want_previous: bool,
+        write: &mut Write,
+    ) -> Option<KeyValue> {
+        // The replaced version is copied only when the response shows it.
+        let (create_revision, version, old_lease, previous) = match self.get_at(key, i64::MAX) {
+            Some(kv) => (
+                kv.create_revision,
+                kv.version + 1,
+                Some(kv.lease),
+                want_previous.then(|| kv.clone()),
+            ),
+            None => (write.revision, 1, None, None),
+        };
         let kv = KeyValue {
             key: key.to_string(),
             value: value.to_string(),
-            create_revision: previous
-                .as_ref()
-                .map_or(write.revision, |kv| kv.create_revision),
+            create_revision,
             mod_revision: write.revision,
-            version: previous.as_ref().map_or(1, |kv| kv.version + 1),
+            version,
             lease,
         };
-        if let Some(old_lease) = previous.as_ref().map(|kv| kv.lease) {
+        if let Some(old_lease) = old_lease {
             self.detach(old_lease, key);
         }
         if lease != 0 {
@@ -420,12 +486,17 @@ impl Store {
     }
 
     fn record(&mut self, key: &str, write: &mut Write, kv: Option<KeyValue>) {
-        let versions = Rc::make_mut(self.keys.entry(key.to_string()).or_default());
+        // The index shares the map's copy of the key.
+        let name = match self.keys.get_key_value(key) {
+            Some((name, _)) => Rc::clone(name),
+            None => Rc::from(key),
+        };
+        let versions = Rc::make_mut(self.keys.entry(Rc::clone(&name)).or_default());
         // A transaction touching a key twice leaves one version at its revision.
         if versions.last().is_some_and(|(at, _)| *at == write.revision) {
             versions.pop();
         } else {
-            self.written.push((write.revision, key.to_string()));
+            self.written.push((write.revision, name));
         }
         versions.push((write.revision, kv));
         write.wrote = true;
@@ -452,6 +523,42 @@ impl Store {
             .iter()
             .all(|kv| compare_holds(compare, kv))
     }
+}
+
+/// The live keys a range request found: `shown` are those its response lists.
+struct RangeView<'s> {
+    found: Vec<&'s KeyValue>,
+    limit: i64,
+    keys_only: bool,
+    count_only: bool,
+}
+
+impl RangeView<'_> {
+    fn count(&self) -> i64 {
+        self.found.len() as i64
+    }
+
+    fn more(&self) -> bool {
+        self.limit > 0 && self.count() > self.limit
+    }
+
+    fn shown(&self) -> impl Iterator<Item = &KeyValue> {
+        let shown = match (self.count_only, self.more()) {
+            (true, _) => 0,
+            (false, true) => self.limit as usize,
+            (false, false) => self.found.len(),
+        };
+        self.found[..shown].iter().copied()
+    }
+}
+
+/// Everything but the value.
+fn same_but_value(first: &KeyValue, second: &KeyValue) -> bool {
+    first.key == second.key
+        && first.create_revision == second.create_revision
+        && first.mod_revision == second.mod_revision
+        && first.version == second.version
+        && first.lease == second.lease
 }
 
 fn compare_holds(compare: &Compare, kv: &KeyValue) -> bool {
@@ -512,13 +619,14 @@ pub fn responses_match(expected: &Response, observed: &Response) -> bool {
     }
 }
 
-/// A lease grant with id 0 lets the server choose; the response says which id it chose.
-pub fn with_granted_id(request: &Request, response: Option<&Response>) -> Request {
+/// A lease grant with id 0 lets the server choose; the response says which id it chose. Any
+/// other request is returned as it is, uncopied.
+pub fn with_granted_id<'a>(request: &'a Request, response: Option<&Response>) -> Cow<'a, Request> {
     match (request, response) {
         (Request::LeaseGrant { id: 0, ttl }, Some(Response::LeaseGrant { id, .. })) => {
-            Request::LeaseGrant { id: *id, ttl: *ttl }
+            Cow::Owned(Request::LeaseGrant { id: *id, ttl: *ttl })
         }
-        _ => request.clone(),
+        _ => Cow::Borrowed(request),
     }
 }
 

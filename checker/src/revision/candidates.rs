@@ -11,25 +11,26 @@
 //!   refused by that very fact, so leaving it out changes nothing but the work.
 //! - Otherwise the fillers are produced lazily, and the search rarely looks past the first.
 
-use std::collections::HashMap;
-
 use super::facts::{Seen, put_values};
 use crate::etcd::EtcdOperation;
+use crate::fast_hash::FastMap;
 use crate::history::Request;
 use crate::model::etcd::{Store, in_range};
 
 /// Where each filler (by position in the plan's fillers) may write.
 #[derive(Debug, Default)]
 pub(super) struct FillerIndex<'a> {
-    by_put: HashMap<(&'a str, &'a str), Vec<usize>>,
-    by_put_key: HashMap<&'a str, Vec<usize>>,
-    by_delete_key: HashMap<&'a str, Vec<usize>>,
+    by_put: FastMap<(&'a str, &'a str), Vec<usize>>,
+    by_put_key: FastMap<&'a str, Vec<usize>>,
+    by_delete_key: FastMap<&'a str, Vec<usize>>,
     /// Fillers that delete a range of keys: (position, key, range end).
     range_deletes: Vec<(usize, &'a str, &'a str)>,
     /// Revokes and expiries, by lease.
-    by_lease: HashMap<i64, Vec<usize>>,
+    by_lease: FastMap<i64, Vec<usize>>,
     /// Per filler, the keys it may put.
     pub(super) put_keys: Vec<Vec<&'a str>>,
+    /// Per filler that is a revoke or an expiry, its lease.
+    pub(super) revokes: Vec<Option<i64>>,
 }
 
 impl<'a> FillerIndex<'a> {
@@ -47,9 +48,14 @@ impl<'a> FillerIndex<'a> {
             }
             index.put_keys.push(keys);
             index.add_deletes(position, request);
-            if let Request::LeaseRevoke { id } = request {
-                index.by_lease.entry(*id).or_default().push(position);
+            let lease = match request {
+                Request::LeaseRevoke { id } => Some(*id),
+                _ => None,
+            };
+            if let Some(id) = lease {
+                index.by_lease.entry(id).or_default().push(position);
             }
+            index.revokes.push(lease);
         }
         index
     }
@@ -158,11 +164,21 @@ impl Candidates {
         }
     }
 
-    /// The next candidate not `used`; `put_keys` are the keys each filler may put.
-    pub(super) fn next(&mut self, used: &[bool], put_keys: &[Vec<&str>]) -> Option<usize> {
+    /// The next candidate not `used` that can write on top of `store` (a revoke of a lease
+    /// that holds no keys writes nothing, and there are as many expiries as leases).
+    pub(super) fn next(
+        &mut self,
+        used: &[bool],
+        index: &FillerIndex<'_>,
+        store: &Store,
+    ) -> Option<usize> {
+        let can_write = |position: usize| {
+            !used[position]
+                && index.revokes[position].is_none_or(|lease| store.lease_holds_keys(lease))
+        };
         while let Some(&position) = self.listed.get(self.next_listed) {
             self.next_listed += 1;
-            if !used[position] {
+            if can_write(position) {
                 return Some(position);
             }
         }
@@ -170,12 +186,12 @@ impl Candidates {
         while *next < *end {
             let position = *next;
             *next += 1;
-            let listed = put_keys[position].iter().any(|key| {
+            let listed = index.put_keys[position].iter().any(|key| {
                 self.deadline_keys
                     .binary_search_by(|owing| owing.as_str().cmp(key))
                     .is_ok()
             });
-            if !used[position] && !listed {
+            if can_write(position) && !listed {
                 return Some(position);
             }
         }

@@ -3,10 +3,12 @@
 //! Every fact borrows its keys and values from the history (and the watches' events), so that
 //! gathering the evidence of a long history copies nothing but numbers.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use super::Witness;
+use super::plan::Gaps;
 use crate::etcd::EtcdOperation;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::history::{
     CompareResult, CompareTarget, EventType, KeyValue, Request, Response, WatchEvent,
 };
@@ -92,32 +94,45 @@ pub(super) struct Facts<'a> {
     by_revision: Vec<Fact<'a>>,
     /// Per key, disjoint spans of revisions in which nothing wrote it, with the witness that
     /// says so (the one placed latest, for the gap test).
-    unchanged: HashMap<&'a str, Vec<Span>>,
+    unchanged: FastMap<&'a str, Vec<Span>>,
     /// Per key, by revision: how many times it must be put between two sightings.
     pub(super) counted: BTreeMap<&'a str, Vec<Count>>,
     /// Per key, the revisions at which successful requests put it (once per put).
-    pub(super) known_puts: HashMap<&'a str, Vec<i64>>,
+    pub(super) known_puts: FastMap<&'a str, Vec<i64>>,
     /// Per key, likewise, spans of revisions in which nothing deleted it.
-    undeleted: HashMap<&'a str, Vec<Span>>,
+    undeleted: FastMap<&'a str, Vec<Span>>,
     /// (key, value) pairs that only one request writes, seen written at a revision: the only
     /// revision that request can have written them at.
-    pub(super) pinned: HashMap<(&'a str, &'a str), (i64, Witness)>,
+    pub(super) pinned: FastMap<(&'a str, &'a str), (i64, Witness)>,
     /// (key, value) pairs that appear anywhere but as a put's value: seen in a response or a
     /// watch event, or compared against.
-    pub(super) mentioned: HashSet<(&'a str, &'a str)>,
+    pub(super) mentioned: FastSet<(&'a str, &'a str)>,
     /// How many requests may put each (key, value).
-    pub(super) writes: HashMap<(&'a str, &'a str), usize>,
+    pub(super) writes: FastMap<(&'a str, &'a str), usize>,
 }
 
 impl<'a> Facts<'a> {
+    /// Gathers the evidence that can make a difference: facts, spans and counts that a gap
+    /// can meet (see [`Builder::useful`]), and sightings of values fillers may put.
     pub(super) fn new(
         operations: &'a [EtcdOperation],
         watches: &'a watch::Evidence<'a>,
         revision_max: i64,
+        gaps: &Gaps,
+        filler_puts: &FastSet<(&'a str, &'a str)>,
     ) -> Self {
         let mut builder = Builder {
             revision_max,
-            ..Builder::default()
+            gaps,
+            filler_puts,
+            facts: Facts::default(),
+            known: FastSet::default(),
+            intervals: FastMap::default(),
+            pins: Vec::new(),
+            written_at: FastMap::default(),
+            compared: Vec::new(),
+            lives: FastMap::default(),
+            multi_put: FastSet::default(),
         };
         for (index, operation) in operations.iter().enumerate() {
             builder.operation(index, operation);
@@ -157,26 +172,59 @@ struct Sighting<'a> {
 }
 
 /// The facts as they are gathered, with what is needed to draw more from them at the end.
-#[derive(Default)]
-struct Builder<'a> {
+struct Builder<'a, 'p> {
     revision_max: i64,
+    gaps: &'p Gaps,
+    /// The (key, value) pairs some filler may put: only sightings of those say anything about
+    /// a gap's candidates.
+    filler_puts: &'p FastSet<(&'a str, &'a str)>,
     facts: Facts<'a>,
     /// Facts already found, so each is kept once.
-    known: HashSet<(i64, &'a str, Seen<'a>)>,
+    known: FastSet<(i64, &'a str, Seen<'a>)>,
     /// Per key, spans in which nothing wrote it (overlapping; made disjoint at the end).
-    intervals: HashMap<&'a str, Vec<Span>>,
+    intervals: FastMap<&'a str, Vec<Span>>,
     /// (key, value) seen written at a revision, and by whom.
     pins: Vec<(&'a str, &'a str, i64, Witness)>,
     /// Where completed writes put each value, and what succeeded compares found.
-    written_at: HashMap<(&'a str, &'a str), i64>,
+    written_at: FastMap<(&'a str, &'a str), i64>,
     compared: Vec<(&'a str, &'a str, i64, Witness)>,
     /// Per incarnation of a key (key, create revision): the versions seen, where.
-    lives: BTreeMap<(&'a str, i64), Vec<Sighted>>,
+    lives: FastMap<(&'a str, i64), Vec<Sighted>>,
     /// Keys some request puts twice at once: their versions do not count revisions.
-    multi_put: HashSet<&'a str>,
+    multi_put: FastSet<&'a str>,
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'a, '_> {
+    /// Whether evidence about revisions `first` through `last`, from a witness placed at
+    /// `witness_revision`, can ever be asked about. The pass asks at a gap, and at a known
+    /// writer only when a gap lies before the witness (the walk checks the witness itself
+    /// otherwise): so some gap must lie from `first` through `last`, or before the witness.
+    fn useful(&self, first: i64, last: i64, witness_revision: i64) -> bool {
+        self.gaps
+            .any_in(first, last.max(witness_revision.saturating_sub(1)))
+    }
+
+    /// Notes that nothing wrote `key` in the span's revisions, if that can matter.
+    fn unchanged(&mut self, key: &'a str, span: Span) {
+        if self.useful(span.0, span.1, span.3) {
+            self.intervals.entry(key).or_default().push(span);
+        }
+    }
+
+    /// Notes a (key, value) seen or compared against, when a filler may put it.
+    fn mention(&mut self, key: &'a str, value: &'a str) {
+        if self.filler_puts.contains(&(key, value)) {
+            self.facts.mentioned.insert((key, value));
+        }
+    }
+
+    /// Notes a (key, value) seen written at `revision`, when a filler may put it.
+    fn pin(&mut self, key: &'a str, value: &'a str, revision: i64, witness: Witness) {
+        if self.filler_puts.contains(&(key, value)) {
+            self.pins.push((key, value, revision, witness));
+        }
+    }
+
     fn add(
         &mut self,
         key: &'a str,
@@ -185,7 +233,10 @@ impl<'a> Builder<'a> {
         witness: Witness,
         witness_revision: i64,
     ) {
-        if revision < 2 || revision > self.revision_max {
+        if revision < 2
+            || revision > self.revision_max
+            || !self.useful(revision, revision, witness_revision)
+        {
             return;
         }
         if self.known.insert((revision, key, seen)) {
@@ -201,32 +252,46 @@ impl<'a> Builder<'a> {
 
     /// What an operation's request and response say.
     fn operation(&mut self, index: usize, operation: &'a EtcdOperation) {
-        for pair in put_values(&operation.input) {
-            *self.facts.writes.entry(pair).or_default() += 1;
+        match &operation.input {
+            // The common case, without gathering the pairs first.
+            Request::Put { key, value, .. } => {
+                *self.facts.writes.entry((key, value)).or_default() += 1;
+            }
+            request => {
+                for pair in put_values(request) {
+                    *self.facts.writes.entry(pair).or_default() += 1;
+                }
+            }
         }
         self.multi_put.extend(keys_put_twice(&operation.input));
-        self.facts
-            .mentioned
-            .extend(compared_values(&operation.input));
+        for (key, value) in compared_values(&operation.input) {
+            self.mention(key, value);
+        }
         let Some(response) = operation.output() else {
             return;
         };
         let placed_at = response.header().revision;
         let witness = Witness::Operation(index);
-        for (key, value) in values_written(&operation.input, response) {
+        values_written(&operation.input, response, &mut |key, value| {
             self.facts
                 .known_puts
                 .entry(key)
                 .or_default()
                 .push(placed_at);
             self.written_at.insert((key, value), placed_at);
-        }
+        });
         for found in held_compares(&operation.input, response) {
             self.held(found, witness, placed_at);
         }
-        for sighting in sightings(&operation.input, response, placed_at, false) {
-            self.sighting(sighting, witness, placed_at);
-        }
+        sightings(
+            &operation.input,
+            response,
+            placed_at,
+            false,
+            &mut |sighting| {
+                self.sighting(sighting, witness, placed_at);
+            },
+        );
     }
 
     /// What a compare that held says about the key before the transaction.
@@ -235,12 +300,7 @@ impl<'a> Builder<'a> {
             Held::ModRevision(key, revision) if revision > 0 => {
                 self.add(key, revision, Seen::Written, witness, placed_at);
                 if placed_at - 1 > revision {
-                    self.intervals.entry(key).or_default().push((
-                        revision + 1,
-                        placed_at - 1,
-                        witness,
-                        placed_at,
-                    ));
+                    self.unchanged(key, (revision + 1, placed_at - 1, witness, placed_at));
                 }
             }
             Held::CreateRevision(key, revision) if revision > 0 => {
@@ -273,17 +333,12 @@ impl<'a> Builder<'a> {
             );
         }
         if sighting.through > kv.mod_revision {
-            self.intervals.entry(&kv.key).or_default().push((
-                kv.mod_revision + 1,
-                sighting.through,
-                witness,
-                placed_at,
-            ));
+            let span = (kv.mod_revision + 1, sighting.through, witness, placed_at);
+            self.unchanged(&kv.key, span);
         }
         if sighting.value_known {
-            self.facts.mentioned.insert((&kv.key, &kv.value));
-            self.pins
-                .push((&kv.key, &kv.value, kv.mod_revision, witness));
+            self.mention(&kv.key, &kv.value);
+            self.pin(&kv.key, &kv.value, kv.mod_revision, witness);
         }
     }
 
@@ -305,8 +360,8 @@ impl<'a> Builder<'a> {
                 .entry((&kv.key, kv.create_revision))
                 .or_default()
                 .push((kv.mod_revision, kv.version, witness, i64::MAX));
-            self.facts.mentioned.insert((&kv.key, &kv.value));
-            self.pins.push((&kv.key, &kv.value, revision, witness));
+            self.mention(&kv.key, &kv.value);
+            self.pin(&kv.key, &kv.value, revision, witness);
         }
         let Some(previous) = &event.prev_kv else {
             return;
@@ -327,22 +382,16 @@ impl<'a> Builder<'a> {
             .or_default()
             .push((previous.mod_revision, previous.version, witness, i64::MAX));
         if revision - 1 > previous.mod_revision {
-            self.intervals.entry(&previous.key).or_default().push((
-                previous.mod_revision + 1,
-                revision - 1,
-                witness,
-                i64::MAX,
-            ));
+            let span = (previous.mod_revision + 1, revision - 1, witness, i64::MAX);
+            self.unchanged(&previous.key, span);
         }
-        self.facts
-            .mentioned
-            .insert((&previous.key, &previous.value));
-        self.pins.push((
+        self.mention(&previous.key, &previous.value);
+        self.pin(
             &previous.key,
             &previous.value,
             previous.mod_revision,
             witness,
-        ));
+        );
     }
 
     /// Draws what follows from everything gathered, and orders the facts.
@@ -356,9 +405,10 @@ impl<'a> Builder<'a> {
             }
         }
         self.compared_unchanged();
-        let lives = std::mem::take(&mut self.lives);
-        let mut undeleted: HashMap<&'a str, Vec<Span>> = HashMap::new();
+        let mut lives: Vec<_> = std::mem::take(&mut self.lives).into_iter().collect();
         // In key order: the facts this adds come out in the same order on every run.
+        lives.sort_unstable_by(|first, second| first.0.cmp(&second.0));
+        let mut undeleted: FastMap<&'a str, Vec<Span>> = FastMap::default();
         for ((key, created), seen) in lives {
             self.count_puts(key, created, seen, &mut undeleted);
         }
@@ -398,12 +448,7 @@ impl<'a> Builder<'a> {
             if let Some(revision) = written
                 && placed_at - 1 > revision
             {
-                self.intervals.entry(key).or_default().push((
-                    revision + 1,
-                    placed_at - 1,
-                    witness,
-                    placed_at,
-                ));
+                self.unchanged(key, (revision + 1, placed_at - 1, witness, placed_at));
             }
         }
     }
@@ -416,7 +461,7 @@ impl<'a> Builder<'a> {
         key: &'a str,
         created: i64,
         mut seen: Vec<Sighted>,
-        undeleted: &mut HashMap<&'a str, Vec<Span>>,
+        undeleted: &mut FastMap<&'a str, Vec<Span>>,
     ) {
         if created < 1 {
             return;
@@ -437,13 +482,13 @@ impl<'a> Builder<'a> {
             if puts < 1 || puts > span {
                 continue; // Impossible: the walk will say so.
             }
-            if span > 1 {
+            if span > 1 && self.useful(from + 1, to - 1, placed_at) {
                 undeleted
                     .entry(key)
                     .or_default()
                     .push((from + 1, to - 1, witness, placed_at));
             }
-            if !self.multi_put.contains(key) {
+            if !self.multi_put.contains(key) && self.useful(from + 1, to, placed_at) {
                 self.facts.counted.entry(key).or_default().push(Count {
                     after: from,
                     through: to,
@@ -455,10 +500,7 @@ impl<'a> Builder<'a> {
                 });
             }
             if puts == 1 && span > 1 {
-                self.intervals
-                    .entry(key)
-                    .or_default()
-                    .push((from + 1, to - 1, witness, placed_at));
+                self.unchanged(key, (from + 1, to - 1, witness, placed_at));
             } else if puts == span {
                 for revision in from + 1..to {
                     self.add(key, revision, Seen::Written, witness, placed_at);
@@ -509,24 +551,26 @@ fn disjoint(mut ranges: Vec<Span>) -> Vec<Span> {
     out
 }
 
-/// The keys a successful response shows, with how long each was seen unchanged. A read sees
-/// its header revision (or the revision it asked for); what a write reports (`prev_kv`) and
-/// what a transaction reads was there before the write's revision.
+/// The keys a successful response shows, with how long each was seen unchanged, handed to
+/// `seen` one by one. A read sees its header revision (or the revision it asked for); what a
+/// write reports (`prev_kv`) and what a transaction reads was there before the write's
+/// revision.
 fn sightings<'a>(
     request: &Request,
     response: &'a Response,
     revision: i64,
     nested: bool,
-) -> Vec<Sighting<'a>> {
+    seen: &mut dyn FnMut(Sighting<'a>),
+) {
     let before = revision - 1;
-    let seen = |kvs: &'a [KeyValue], value_known: bool, through: i64| {
-        kvs.iter()
-            .map(move |kv| Sighting {
+    let mut all = |kvs: &'a [KeyValue], value_known: bool, through: i64| {
+        for kv in kvs {
+            seen(Sighting {
                 kv,
                 value_known,
                 through,
-            })
-            .collect()
+            });
+        }
     };
     match (request, response) {
         (
@@ -542,13 +586,13 @@ fn sightings<'a>(
                 (false, true) => before,
                 (false, false) => revision,
             };
-            seen(kvs, !keys_only, through)
+            all(kvs, !keys_only, through);
         }
         (Request::Put { .. }, Response::Put { prev_kv, .. }) => {
-            seen(prev_kv.as_slice(), true, before)
+            all(prev_kv.as_slice(), true, before);
         }
         (Request::DeleteRange { .. }, Response::DeleteRange { prev_kvs, .. }) => {
-            seen(prev_kvs, true, before)
+            all(prev_kvs, true, before);
         }
         (
             Request::Txn {
@@ -561,15 +605,11 @@ fn sightings<'a>(
             },
         ) => {
             let branch = if *succeeded { success } else { failure };
-            branch
-                .iter()
-                .zip(responses)
-                .flat_map(|(nested_request, nested_response)| {
-                    sightings(nested_request, nested_response, revision, true)
-                })
-                .collect()
+            for (nested_request, nested_response) in branch.iter().zip(responses) {
+                sightings(nested_request, nested_response, revision, true, seen);
+            }
         }
-        _ => Vec::new(),
+        _ => {}
     }
 }
 
@@ -610,10 +650,14 @@ fn held_compares<'a>(request: &'a Request, response: &Response) -> Vec<Held<'a>>
         .collect()
 }
 
-/// The (key, value) pairs a successful request wrote.
-fn values_written<'a>(request: &'a Request, response: &Response) -> Vec<(&'a str, &'a str)> {
+/// The (key, value) pairs a successful request wrote, handed to `written` one by one.
+fn values_written<'a>(
+    request: &'a Request,
+    response: &Response,
+    written: &mut dyn FnMut(&'a str, &'a str),
+) {
     match (request, response) {
-        (Request::Put { key, value, .. }, Response::Put { .. }) => vec![(key, value)],
+        (Request::Put { key, value, .. }, Response::Put { .. }) => written(key, value),
         (
             Request::Txn {
                 success, failure, ..
@@ -625,13 +669,11 @@ fn values_written<'a>(request: &'a Request, response: &Response) -> Vec<(&'a str
             },
         ) => {
             let branch = if *succeeded { success } else { failure };
-            branch
-                .iter()
-                .zip(responses)
-                .flat_map(|(nested, nested_response)| values_written(nested, nested_response))
-                .collect()
+            for (nested, nested_response) in branch.iter().zip(responses) {
+                values_written(nested, nested_response, written);
+            }
         }
-        _ => Vec::new(),
+        _ => {}
     }
 }
 

@@ -1,12 +1,11 @@
 //! The plan of the revision pass: the operations grouped by the revision their response
 //! names, the candidates for the gaps, and the evidence about each revision's write.
 
-use std::collections::HashMap;
-
 use super::Witness;
 use super::candidates::FillerIndex;
-use super::facts::{Count, Facts, Seen, puts_two_keys};
+use super::facts::{Count, Facts, Seen, put_values, puts_two_keys};
 use crate::etcd::{EtcdOperation, is_lease_expiry};
+use crate::fast_hash::{FastMap, FastSet};
 use crate::history::{Request, Response};
 use crate::lease::Refreshes;
 use crate::model::etcd::{Change, Store};
@@ -57,8 +56,38 @@ impl ByRevision {
     }
 }
 
+/// The revisions no successful write claims (gaps), counted so that any range asks in O(1).
+#[derive(Debug)]
+pub(super) struct Gaps {
+    /// Per revision, how many gaps there are up to it.
+    pub(super) through: Vec<u32>,
+}
+
+impl Gaps {
+    fn new(writers: &ByRevision, size: usize) -> Self {
+        let mut through = vec![0u32; size];
+        for revision in 1..size {
+            let gap = revision >= 2 && writers.get(revision as i64).is_empty();
+            through[revision] = through[revision - 1] + u32::from(gap);
+        }
+        Gaps { through }
+    }
+
+    /// Whether a revision strictly between `after` and `before` is a gap.
+    pub(super) fn between(&self, after: i64, before: i64) -> bool {
+        let last = clamp(before - 1, self.through.len() - 1);
+        let first = clamp(after, self.through.len() - 1);
+        last > first && self.through[last] > self.through[first]
+    }
+
+    /// Whether a revision from `first` through `last` is a gap.
+    pub(super) fn any_in(&self, first: i64, last: i64) -> bool {
+        self.between(first - 1, last.saturating_add(1))
+    }
+}
+
 /// Per revision, how many gaps up to it are seen to put a key; per key, the gaps seen to put it.
-type PutsSeen<'a> = (Vec<u32>, HashMap<&'a str, Vec<i64>>);
+type PutsSeen<'a> = (Vec<u32>, FastMap<&'a str, Vec<i64>>);
 
 /// The operations grouped by the revision their response names, and the evidence responses
 /// (and, with constraints, watches) give about each revision's write.
@@ -83,8 +112,7 @@ pub(super) struct Plan<'a> {
     /// Per revision `r`, the earliest return of a response naming `r` or later: a write of
     /// `r` must have been invoked by then.
     observed_by_ns: Vec<u64>,
-    /// Per revision, how many revisions up to it no successful write claims.
-    gaps_through: Vec<u32>,
+    pub(super) gaps: Gaps,
     /// When no request puts two keys at once: per revision, how many gaps up to it are seen to
     /// put some key, and per key, the gaps seen to put it.
     put_elsewhere: Option<PutsSeen<'a>>,
@@ -117,12 +145,12 @@ impl<'a> Plan<'a> {
                 .fold(earliest, u64::min);
             observed_by_ns[revision as usize] = earliest;
         }
-        let mut gaps_through = vec![0u32; size];
-        for revision in 1..size {
-            let gap = revision >= 2 && writers.get(revision as i64).is_empty();
-            gaps_through[revision] = gaps_through[revision - 1] + u32::from(gap);
-        }
-        let facts = Facts::new(operations, watches, revision_max);
+        let gaps = Gaps::new(&writers, size);
+        let filler_puts: FastSet<(&str, &str)> = fillers
+            .iter()
+            .flat_map(|&filler| put_values(&operations[filler].input))
+            .collect();
+        let facts = Facts::new(operations, watches, revision_max, &gaps, &filler_puts);
         let single_put = operations
             .iter()
             .all(|operation| !puts_two_keys(&operation.input));
@@ -138,7 +166,7 @@ impl<'a> Plan<'a> {
             index,
             revision_max,
             observed_by_ns,
-            gaps_through,
+            gaps,
             put_elsewhere,
             past_read: past_read(operations, size),
             facts,
@@ -155,13 +183,6 @@ impl<'a> Plan<'a> {
             .unwrap_or(u64::MAX)
     }
 
-    /// Whether a revision strictly between `after` and `before` is a gap.
-    fn gap_between(&self, after: i64, before: i64) -> bool {
-        let last = clamp(before - 1, self.gaps_through.len() - 1);
-        let first = clamp(after, self.gaps_through.len() - 1);
-        last > first && self.gaps_through[last] > self.gaps_through[first]
-    }
-
     /// Whether some key, between two sightings, has been put more often than it can be, or
     /// can no longer be put as often as it was with the known writes and gaps left. When no
     /// request puts two keys, the gaps are shared: gaps seen to put a key serve only it, and
@@ -176,10 +197,10 @@ impl<'a> Plan<'a> {
         counts: &dyn Fn(i64) -> bool,
         changed: Option<&[Change]>,
     ) -> Option<Witness> {
-        let size = self.gaps_through.len() - 1;
+        let size = self.gaps.through.len() - 1;
         let first = clamp(revision, size);
         let gaps =
-            |through: i64| self.gaps_through[clamp(through, size)] - self.gaps_through[first];
+            |through: i64| self.gaps.through[clamp(through, size)] - self.gaps.through[first];
         let counted: Vec<(&&str, &Vec<Count>)> = match changed {
             Some(changes) => changes
                 .iter()
@@ -240,8 +261,8 @@ impl<'a> Plan<'a> {
     }
 
     /// Per key that still owes puts to gaps, the deadline by which it must have them.
-    pub(super) fn deadlines(&self, store: &Store, revision: i64) -> HashMap<&str, i64> {
-        let mut deadlines = HashMap::new();
+    pub(super) fn deadlines(&self, store: &Store, revision: i64) -> FastMap<&str, i64> {
+        let mut deadlines = FastMap::default();
         for (key, ranges) in &self.facts.counted {
             let after = ranges.partition_point(|count| count.after < revision);
             let Some(count) = ranges[..after]
@@ -277,7 +298,8 @@ impl<'a> Plan<'a> {
     ) -> Option<Witness> {
         let revision = store.revision;
         let at_gap = gap_filler.is_some();
-        let counts = |witness_revision: i64| at_gap || self.gap_between(revision, witness_revision);
+        let counts =
+            |witness_revision: i64| at_gap || self.gaps.between(revision, witness_revision);
         for fact in self.facts.at(revision) {
             if !counts(fact.witness_revision) {
                 continue;
@@ -405,7 +427,7 @@ fn past_read(operations: &[EtcdOperation], size: usize) -> Vec<bool> {
 /// to put it.
 fn puts_seen<'a>(writers: &ByRevision, facts: &Facts<'a>, size: usize) -> PutsSeen<'a> {
     let mut through = vec![0u32; size];
-    let mut by_key: HashMap<&'a str, Vec<i64>> = HashMap::new();
+    let mut by_key: FastMap<&'a str, Vec<i64>> = FastMap::default();
     for revision in 1..size {
         let at = revision as i64;
         let put = (revision >= 2 && writers.get(at).is_empty())
@@ -520,7 +542,7 @@ fn classify(operations: &[EtcdOperation], fillers: &[usize], facts: &Facts<'_>) 
             other => other.clone(),
         }
     }
-    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut ids: FastMap<String, u32> = FastMap::default();
     fillers
         .iter()
         .map(|&index| {
