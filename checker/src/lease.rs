@@ -61,10 +61,17 @@ fn after_revoke(operations: &[EtcdOperation]) -> Vec<Violation> {
 /// Leases a successful operation attached keys to, or saw attached to keys it read.
 fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
     let mut leases = Vec::new();
+    add_leases_used(request, response, &mut leases);
+    leases
+}
+
+/// Adds the leases of [`leases_used`] to `leases`; most operations use none, and then nothing
+/// is allocated.
+fn add_leases_used(request: &Request, response: Option<&Response>, leases: &mut Vec<i64>) {
     match (request, response) {
-        (Request::Put { lease, .. }, _) => leases.push(*lease),
+        (Request::Put { lease, .. }, _) if *lease != 0 => leases.push(*lease),
         (Request::Range { .. }, Some(Response::Range { kvs, .. })) => {
-            leases.extend(kvs.iter().map(|kv| kv.lease))
+            leases.extend(kvs.iter().map(|kv| kv.lease).filter(|lease| *lease != 0))
         }
         (
             Request::Txn {
@@ -78,13 +85,11 @@ fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
         ) => {
             let branch = if *succeeded { success } else { failure };
             for (nested, nested_response) in branch.iter().zip(responses) {
-                leases.extend(leases_used(nested, Some(nested_response)));
+                add_leases_used(nested, Some(nested_response), leases);
             }
         }
         _ => {}
     }
-    leases.retain(|lease| *lease != 0);
-    leases
 }
 
 fn early_expiry(

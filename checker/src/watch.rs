@@ -7,8 +7,6 @@
 //! revision instead. Revisions beyond what responses reveal cannot be told apart, so events
 //! there are checked only for order, uniqueness and atomicity.
 
-use std::collections::BTreeMap;
-
 use crate::counterexample::Violation;
 use crate::etcd::{EtcdOperation, WatchStream};
 use crate::history::{EventType, KeyValue, Request, WatchEvent, WatchFilter};
@@ -56,7 +54,7 @@ fn check_one(watch: &WatchStream, compactions: &Compactions, store: &Store) -> V
     let last_delivered = deliveries
         .last()
         .map_or(start - 1, |(_, event)| event.revision());
-    let by_revision = group_by_revision(&deliveries);
+    let by_revision = ByRevision::new(&deliveries);
     let last = last_delivered.min(store.revision);
     if start > last {
         return violations;
@@ -66,17 +64,13 @@ fn check_one(watch: &WatchStream, compactions: &Compactions, store: &Store) -> V
         .keys_written(start, last)
         .filter(|(_, key)| in_range(key, &watch.key, &watch.range_end))
         .map(|(revision, _)| revision)
-        .chain(
-            by_revision
-                .range(start..=last)
-                .map(|(revision, _)| *revision),
-        )
+        .chain(by_revision.revisions(start, last))
         .collect();
     revisions.sort_unstable();
     revisions.dedup();
     for revision in revisions {
         let changes = store.changes_at(revision);
-        let delivered = by_revision.get(&revision).map_or(&[][..], Vec::as_slice);
+        let delivered = by_revision.at(revision);
         if !events_match(watch, &changes, revision, delivered) {
             let expected = expected_events(watch, &changes, revision);
             let delivered: Vec<&WatchEvent> = delivered.to_vec();
@@ -213,18 +207,43 @@ fn order_problem(deliveries: &[(usize, &WatchEvent)]) -> Option<String> {
     None
 }
 
-/// The delivered events by revision, each revision's in key order.
-fn group_by_revision<'a>(
-    deliveries: &[(usize, &'a WatchEvent)],
-) -> BTreeMap<i64, Vec<&'a WatchEvent>> {
-    let mut by_revision: BTreeMap<i64, Vec<&WatchEvent>> = BTreeMap::new();
-    for (_, event) in deliveries {
-        by_revision.entry(event.revision()).or_default().push(event);
+/// The delivered events in (revision, key) order, found by revision.
+#[derive(Debug)]
+struct ByRevision<'a> {
+    events: Vec<&'a WatchEvent>,
+}
+
+impl<'a> ByRevision<'a> {
+    fn new(deliveries: &[(usize, &'a WatchEvent)]) -> Self {
+        let mut events: Vec<&WatchEvent> = deliveries.iter().map(|(_, event)| *event).collect();
+        // Deliveries come in revision order already; only each revision's keys get sorted.
+        events.sort_by(|first, second| {
+            (first.revision(), &first.kv.key).cmp(&(second.revision(), &second.kv.key))
+        });
+        ByRevision { events }
     }
-    for events in by_revision.values_mut() {
-        events.sort_by(|first, second| first.kv.key.cmp(&second.kv.key));
+
+    /// The events of `revision`, in key order.
+    fn at(&self, revision: i64) -> &[&'a WatchEvent] {
+        let first = self
+            .events
+            .partition_point(|event| event.revision() < revision);
+        let last = self
+            .events
+            .partition_point(|event| event.revision() <= revision);
+        &self.events[first..last]
     }
-    by_revision
+
+    /// The revisions from `first` through `last` that have events, ascending, with repeats.
+    fn revisions(&self, first: i64, last: i64) -> impl Iterator<Item = i64> + '_ {
+        let from = self
+            .events
+            .partition_point(|event| event.revision() < first);
+        self.events[from..]
+            .iter()
+            .map(|event| event.revision())
+            .take_while(move |revision| *revision <= last)
+    }
 }
 
 /// Whether `delivered` are exactly the events the watch owes for one revision
@@ -328,7 +347,7 @@ struct Vouching<'a> {
     watch: &'a WatchStream,
     first: i64,
     last: i64,
-    by_revision: BTreeMap<i64, Vec<&'a WatchEvent>>,
+    by_revision: ByRevision<'a>,
 }
 
 impl<'a> Evidence<'a> {
@@ -367,7 +386,7 @@ impl<'a> Evidence<'a> {
                 watch,
                 first,
                 last: last.revision(),
-                by_revision: group_by_revision(&deliveries),
+                by_revision: ByRevision::new(&deliveries),
             });
         }
         // Only revisions some response names are ever asked about, which bounds the blocks
@@ -403,8 +422,8 @@ impl<'a> Evidence<'a> {
         self.watches.iter().flat_map(|vouching| {
             vouching
                 .by_revision
-                .values()
-                .flatten()
+                .events
+                .iter()
                 .map(|event| (vouching.watch.op, *event))
         })
     }
@@ -418,10 +437,7 @@ impl<'a> Evidence<'a> {
             .map(|&position| &self.watches[position])
             .filter(|vouching| vouching.first <= revision && revision <= vouching.last)
             .find(|vouching| {
-                let delivered = vouching
-                    .by_revision
-                    .get(&revision)
-                    .map_or(&[][..], Vec::as_slice);
+                let delivered = vouching.by_revision.at(revision);
                 !events_match(vouching.watch, changes, revision, delivered)
             })
             .map(|vouching| vouching.watch.op)

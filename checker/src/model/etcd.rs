@@ -121,21 +121,13 @@ impl Store {
 
     /// The key as of `revision`, if it existed then.
     pub fn get_at(&self, key: &str, revision: i64) -> Option<&KeyValue> {
-        let versions = self.keys.get(key)?;
-        // Most reads are of the latest version: no search through the key's history for those.
-        if let Some((at, latest)) = versions.last()
-            && *at <= revision
-        {
-            return latest.as_ref();
-        }
-        let newer = versions.partition_point(|(at, _)| *at <= revision);
-        versions[..newer].last()?.1.as_ref()
+        version_at(self.keys.get(key)?, revision)
     }
 
     /// Live keys in `[key, range_end)` as of `revision`, in key order.
     pub fn range_at(&self, key: &str, range_end: &str, revision: i64) -> Vec<KeyValue> {
         self.keys_in(key, range_end)
-            .filter_map(|name| self.get_at(name, revision).cloned())
+            .filter_map(|(_, versions)| version_at(versions, revision).cloned())
             .collect()
     }
 
@@ -248,15 +240,15 @@ impl Store {
             .unwrap_or_default()
     }
 
-    fn keys_in<'a>(
-        &'a self,
-        key: &'a str,
-        range_end: &'a str,
-    ) -> impl Iterator<Item = &'a str> + 'a {
+    fn keys_in<'s>(
+        &'s self,
+        key: &str,
+        range_end: &str,
+    ) -> impl Iterator<Item = (&'s str, &'s Versions)> {
         self.keys
             .range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
-            .map(|(name, _)| &**name)
-            .take_while(move |name| in_range(name, key, range_end))
+            .map(|(name, versions)| (&**name, &**versions))
+            .take_while(move |(name, _)| in_range(name, key, range_end))
     }
 
     fn validate(&self, request: &Request) -> Result<(), String> {
@@ -375,7 +367,7 @@ impl Store {
         RangeView {
             found: self
                 .keys_in(key, range_end)
-                .filter_map(|name| self.get_at(name, at))
+                .filter_map(|(_, versions)| version_at(versions, at))
                 .collect(),
             limit: *limit,
             keys_only: *keys_only,
@@ -525,6 +517,18 @@ impl Store {
     }
 }
 
+/// A key as of `revision`, from its versions, if it existed then.
+fn version_at(versions: &Versions, revision: i64) -> Option<&KeyValue> {
+    // Most reads are of the latest version: no search through the key's history for those.
+    if let Some((at, latest)) = versions.last()
+        && *at <= revision
+    {
+        return latest.as_ref();
+    }
+    let newer = versions.partition_point(|(at, _)| *at <= revision);
+    versions[..newer].last()?.1.as_ref()
+}
+
 /// The live keys a range request found: `shown` are those its response lists.
 struct RangeView<'s> {
     found: Vec<&'s KeyValue>,
@@ -611,11 +615,60 @@ pub fn responses_match(expected: &Response, observed: &Response) -> bool {
                 ..
             },
         ) => header == seen && id == seen_id,
-        // Only transactions hold nested headers; everything else compares as it is, uncopied.
-        (Response::Txn { .. }, _) => {
-            expected.without_nested_headers() == observed.without_nested_headers()
+        (
+            Response::Txn {
+                header,
+                succeeded,
+                responses,
+            },
+            Response::Txn {
+                header: seen,
+                succeeded: seen_succeeded,
+                responses: seen_responses,
+            },
+        ) => {
+            header == seen
+                && succeeded == seen_succeeded
+                && responses.len() == seen_responses.len()
+                && responses
+                    .iter()
+                    .zip(seen_responses)
+                    .all(|(nested, seen)| nested_responses_match(nested, seen))
         }
         _ => expected == observed,
+    }
+}
+
+/// Whether two responses inside a transaction are alike, headers at every depth aside (as
+/// [`Response::without_nested_headers`] has them), without copying either.
+fn nested_responses_match(expected: &Response, observed: &Response) -> bool {
+    match (expected, observed) {
+        (
+            Response::Txn {
+                succeeded,
+                responses,
+                ..
+            },
+            Response::Txn {
+                succeeded: seen_succeeded,
+                responses: seen_responses,
+                ..
+            },
+        ) => {
+            succeeded == seen_succeeded
+                && responses.len() == seen_responses.len()
+                && responses
+                    .iter()
+                    .zip(seen_responses)
+                    .all(|(nested, seen)| nested_responses_match(nested, seen))
+        }
+        (Response::Txn { .. }, _) | (_, Response::Txn { .. }) => false,
+        _ if expected.header() == observed.header() => expected == observed,
+        _ => {
+            let mut expected = expected.clone();
+            expected.header_mut().revision = observed.header().revision;
+            expected == *observed
+        }
     }
 }
 
@@ -944,5 +997,42 @@ mod tests {
         assert!(store.changes_at(4).is_empty());
         store.apply(&put("b", "9")).unwrap();
         assert_eq!(store.get_at("b", 4).map(|kv| kv.version), Some(2));
+    }
+
+    // Responses inside a transaction are compared without their headers, at every depth; the
+    // outer header, the branch taken and everything else must match.
+    #[test]
+    fn nested_headers_do_not_count() {
+        let read = |revision: i64, value: &str| Response::Range {
+            header: ResponseHeader { revision },
+            kvs: vec![KeyValue {
+                key: "a".into(),
+                value: value.into(),
+                ..KeyValue::default()
+            }],
+            count: 1,
+            more: false,
+        };
+        let txn = |revision: i64, nested: Vec<Response>| Response::Txn {
+            header: ResponseHeader { revision },
+            succeeded: true,
+            responses: nested,
+        };
+        let expected = txn(5, vec![read(0, "1"), txn(0, vec![read(0, "2")])]);
+        let observed = txn(5, vec![read(4, "1"), txn(3, vec![read(2, "2")])]);
+        assert!(responses_match(&expected, &observed));
+        assert!(!responses_match(
+            &txn(6, vec![read(0, "1")]),
+            &txn(5, vec![read(0, "1")])
+        ));
+        assert!(!responses_match(
+            &txn(5, vec![read(0, "1")]),
+            &txn(5, vec![read(0, "9")])
+        ));
+        assert!(!responses_match(
+            &txn(5, vec![read(0, "1")]),
+            &txn(5, vec![])
+        ));
+        assert!(!responses_match(&read(5, "1"), &read(4, "1")));
     }
 }

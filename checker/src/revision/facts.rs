@@ -92,6 +92,8 @@ fn same_version(written: &KeyValue, seen: &KeyValue) -> bool {
 pub(super) struct Facts<'a> {
     /// Every fact, by revision; within one revision in the order they were found.
     by_revision: Vec<Fact<'a>>,
+    /// Per revision, where its facts start in `by_revision` (one more entry marks the end).
+    starts: Vec<usize>,
     /// Per key, disjoint spans of revisions in which nothing wrote it, with the witness that
     /// says so (the one placed latest, for the gap test).
     unchanged: FastMap<&'a str, Vec<Span>>,
@@ -107,7 +109,8 @@ pub(super) struct Facts<'a> {
     /// (key, value) pairs that appear anywhere but as a put's value: seen in a response or a
     /// watch event, or compared against.
     pub(super) mentioned: FastSet<(&'a str, &'a str)>,
-    /// How many requests may put each (key, value).
+    /// How many requests may put each (key, value) that a filler may put or a transaction
+    /// compares against.
     pub(super) writes: FastMap<(&'a str, &'a str), usize>,
 }
 
@@ -121,10 +124,19 @@ impl<'a> Facts<'a> {
         gaps: &Gaps,
         filler_puts: &FastSet<(&'a str, &'a str)>,
     ) -> Self {
+        // Which requests put a pair, and where, matters only for values a filler may put (is
+        // it pinned, is it anonymous) and values compared against.
+        let compared_pairs: FastSet<(&str, &str)> = operations
+            .iter()
+            .flat_map(|operation| compared_values(&operation.input))
+            .collect();
+        let counted_pairs = filler_puts.union(&compared_pairs).copied().collect();
         let mut builder = Builder {
             revision_max,
             gaps,
             filler_puts,
+            counted_pairs,
+            compared_pairs,
             facts: Facts::default(),
             known: FastSet::default(),
             intervals: FastMap::default(),
@@ -144,13 +156,13 @@ impl<'a> Facts<'a> {
     }
 
     pub(super) fn at(&self, revision: i64) -> &[Fact<'a>] {
-        let first = self
-            .by_revision
-            .partition_point(|fact| fact.revision < revision);
-        let last = self
-            .by_revision
-            .partition_point(|fact| fact.revision <= revision);
-        &self.by_revision[first..last]
+        let Ok(at) = usize::try_from(revision) else {
+            return &[];
+        };
+        match (self.starts.get(at), self.starts.get(at + 1)) {
+            (Some(&first), Some(&last)) => &self.by_revision[first..last],
+            _ => &[],
+        }
     }
 
     /// If some witness saw `key` unchanged across `revision`: it, and where it is placed.
@@ -178,6 +190,10 @@ struct Builder<'a, 'p> {
     /// The (key, value) pairs some filler may put: only sightings of those say anything about
     /// a gap's candidates.
     filler_puts: &'p FastSet<(&'a str, &'a str)>,
+    /// The pairs whose writers are counted ([`Facts::writes`]).
+    counted_pairs: FastSet<(&'a str, &'a str)>,
+    /// The pairs some transaction compares against.
+    compared_pairs: FastSet<(&'a str, &'a str)>,
     facts: Facts<'a>,
     /// Facts already found, so each is kept once.
     known: FastSet<(i64, &'a str, Seen<'a>)>,
@@ -196,18 +212,30 @@ struct Builder<'a, 'p> {
 
 impl<'a> Builder<'a, '_> {
     /// Whether evidence about revisions `first` through `last`, from a witness placed at
-    /// `witness_revision`, can ever be asked about. The pass asks at a gap, and at a known
+    /// `witness_revision`, can make a difference. The pass asks at a gap, and at a known
     /// writer only when a gap lies before the witness (the walk checks the witness itself
     /// otherwise): so some gap must lie from `first` through `last`, or before the witness.
+    /// A watch (never placed) is compared with every revision it vouches for anyway
+    /// ([`watch::Evidence::contradiction`]), so what it saw matters only at gaps.
     fn useful(&self, first: i64, last: i64, witness_revision: i64) -> bool {
-        self.gaps
-            .any_in(first, last.max(witness_revision.saturating_sub(1)))
+        let last = match witness_revision {
+            i64::MAX => last,
+            placed_at => last.max(placed_at - 1),
+        };
+        self.gaps.any_in(first, last)
     }
 
     /// Notes that nothing wrote `key` in the span's revisions, if that can matter.
     fn unchanged(&mut self, key: &'a str, span: Span) {
         if self.useful(span.0, span.1, span.3) {
             self.intervals.entry(key).or_default().push(span);
+        }
+    }
+
+    /// Counts one more request that may put `pair`, when that count is asked about.
+    fn count_writer(&mut self, pair: (&'a str, &'a str)) {
+        if self.counted_pairs.contains(&pair) {
+            *self.facts.writes.entry(pair).or_default() += 1;
         }
     }
 
@@ -218,9 +246,11 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    /// Notes a (key, value) seen written at `revision`, when a filler may put it.
+    /// Notes a (key, value) seen written at `revision` (so also mentioned), when a filler may
+    /// put it.
     fn pin(&mut self, key: &'a str, value: &'a str, revision: i64, witness: Witness) {
         if self.filler_puts.contains(&(key, value)) {
+            self.facts.mentioned.insert((key, value));
             self.pins.push((key, value, revision, witness));
         }
     }
@@ -254,12 +284,10 @@ impl<'a> Builder<'a, '_> {
     fn operation(&mut self, index: usize, operation: &'a EtcdOperation) {
         match &operation.input {
             // The common case, without gathering the pairs first.
-            Request::Put { key, value, .. } => {
-                *self.facts.writes.entry((key, value)).or_default() += 1;
-            }
+            Request::Put { key, value, .. } => self.count_writer((key, value)),
             request => {
                 for pair in put_values(request) {
-                    *self.facts.writes.entry(pair).or_default() += 1;
+                    self.count_writer(pair);
                 }
             }
         }
@@ -278,7 +306,9 @@ impl<'a> Builder<'a, '_> {
                 .entry(key)
                 .or_default()
                 .push(placed_at);
-            self.written_at.insert((key, value), placed_at);
+            if self.compared_pairs.contains(&(key, value)) {
+                self.written_at.insert((key, value), placed_at);
+            }
         });
         for found in held_compares(&operation.input, response) {
             self.held(found, witness, placed_at);
@@ -337,7 +367,6 @@ impl<'a> Builder<'a, '_> {
             self.unchanged(&kv.key, span);
         }
         if sighting.value_known {
-            self.mention(&kv.key, &kv.value);
             self.pin(&kv.key, &kv.value, kv.mod_revision, witness);
         }
     }
@@ -360,7 +389,6 @@ impl<'a> Builder<'a, '_> {
                 .entry((&kv.key, kv.create_revision))
                 .or_default()
                 .push((kv.mod_revision, kv.version, witness, i64::MAX));
-            self.mention(&kv.key, &kv.value);
             self.pin(&kv.key, &kv.value, revision, witness);
         }
         let Some(previous) = &event.prev_kv else {
@@ -385,7 +413,6 @@ impl<'a> Builder<'a, '_> {
             let span = (previous.mod_revision + 1, revision - 1, witness, i64::MAX);
             self.unchanged(&previous.key, span);
         }
-        self.mention(&previous.key, &previous.value);
         self.pin(
             &previous.key,
             &previous.value,
@@ -429,6 +456,21 @@ impl<'a> Builder<'a, '_> {
             puts.sort_unstable();
         }
         facts.by_revision.sort_by_key(|fact| fact.revision);
+        // Facts lie in revisions 2 through `revision_max`.
+        let size = usize::try_from(self.revision_max).unwrap_or(0) + 2;
+        let mut next = 0;
+        facts.starts = (0..size)
+            .map(|revision| {
+                while facts
+                    .by_revision
+                    .get(next)
+                    .is_some_and(|fact| (fact.revision as usize) < revision)
+                {
+                    next += 1;
+                }
+                next
+            })
+            .collect();
         facts
     }
 
