@@ -29,12 +29,16 @@ pub enum Verdict {
     Unknown,
 }
 
-/// What a check found. `Display` prints the verdict, the time taken and the counterexample.
+/// What a check found. `Display` prints the verdict, the time and steps taken and the
+/// counterexample.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
     pub verdict: Verdict,
     /// Wall-clock time the check took: reported only, it never decides the verdict.
     pub elapsed: Duration,
+    /// The search steps the verdict took, which the budget counts: unlike `elapsed`, the same
+    /// for the same history on every machine.
+    pub steps: u64,
     pub operations: usize,
     /// Independent parts checked (keys, for the kv model) and how many got an answer.
     pub partitions: usize,
@@ -66,8 +70,8 @@ impl fmt::Display for CheckReport {
         };
         writeln!(
             f,
-            "{verdict}: {} operations in {} partitions ({} decided), checked in {:.3?}",
-            self.operations, self.partitions, self.partitions_decided, self.elapsed
+            "{verdict}: {} operations in {} partitions ({} decided), checked in {:.3?} ({} steps)",
+            self.operations, self.partitions, self.partitions_decided, self.elapsed, self.steps
         )?;
         if let Some(counterexample) = &self.counterexample {
             write!(f, "{counterexample}")?;
@@ -187,6 +191,7 @@ pub fn check_operations<M: Model>(
     CheckReport {
         verdict,
         elapsed: started.elapsed(),
+        steps: meter.steps(),
         operations: operations.len(),
         partitions,
         partitions_decided,
@@ -241,8 +246,10 @@ pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckRep
         steps_spent = meter.steps();
     }
     let outcome = outcome.unwrap_or_else(|| {
-        let remaining = options.budget.with_steps(steps_allowed - steps_spent);
-        revision::check(operations, &mut Meter::start(remaining))
+        let mut meter = Meter::start(options.budget.with_steps(steps_allowed - steps_spent));
+        let outcome = revision::check(operations, &mut meter);
+        steps_spent += meter.steps();
+        outcome
     });
     let (verdict, counterexample, violations) = match outcome {
         RevisionOutcome::Linearizable { store, writers } => {
@@ -260,6 +267,7 @@ pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckRep
     CheckReport {
         verdict,
         elapsed: started.elapsed(),
+        steps: steps_spent,
         operations: operations.len(),
         partitions: 1,
         partitions_decided: usize::from(verdict != Verdict::Unknown),

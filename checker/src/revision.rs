@@ -29,8 +29,17 @@
 //!   once it is used (a later gap accepts everything an earlier one does).
 //! - A dead end is remembered by (revision, candidates used, the store's live state) where no
 //!   later request reads a past revision, and never explored twice.
-//! - The walk is iterative and undoes its choices in place; only the store is copied per
-//!   candidate, and that copy shares every key's versions.
+//! - The walk is iterative and undoes its choices in place: it keeps one store, and rewinds it
+//!   to below a gap to try the next candidate ([`Store::rewind`]). Nothing grows with the
+//!   history per choice, so a history with thousands of gaps is walked in near-linear time.
+//! - A gap does not look at every filler: when the evidence says what the gap's write did to a
+//!   key, only the fillers that can do that are tried (`candidates`); otherwise they are
+//!   produced one at a time, and a revoke whose lease holds no keys is skipped.
+//! - Evidence no gap can meet is not gathered (`facts`).
+//!
+//! The pass is split in four: this file walks and searches; `plan` groups the operations by
+//! revision and checks a write against the evidence; `facts` gathers the evidence;
+//! `candidates` finds the fillers that may stand in a gap.
 //!
 //! [`Constraints`] add evidence that is not about linearizability: watch events (which write
 //! took a revision, and that a watched range was left alone) and the lease rule that a key does
