@@ -171,6 +171,7 @@ pub fn check_with(
         store: Store::default(),
         deepest: None,
         out_of_budget: false,
+        settled: false,
         used: vec![false; plan.fillers.len()],
         used_bits: vec![0; plan.fillers.len().div_ceil(64)],
         writers: vec![None; usize::try_from(plan.revision_max).unwrap_or(0) + 2],
@@ -193,7 +194,7 @@ pub fn check_with(
             writers: pass.writers_through(pass.store.revision),
             store: pass.store,
         },
-        None if pass.out_of_budget => RevisionOutcome::Unknown,
+        None if pass.out_of_budget && !pass.settled => RevisionOutcome::Unknown,
         None => {
             let deepest = pass.deepest.take().expect("a failed pass records why");
             RevisionOutcome::NotLinearizable(pass.rebuild(deepest))
@@ -253,6 +254,8 @@ struct Pass<'a> {
     store: Store,
     deepest: Option<Deepest>,
     out_of_budget: bool,
+    /// A failure no choice at a gap can undo was found: searching further is pointless.
+    settled: bool,
     /// Per filler position: whether it stands in a gap on the current path.
     used: Vec<bool>,
     used_bits: Vec<u64>,
@@ -279,7 +282,7 @@ impl Pass<'_> {
                     Step::Failed => {}
                 }
             }
-            if self.out_of_budget {
+            if self.out_of_budget || self.settled {
                 return None;
             }
             // The next candidate of the innermost open gap, closing exhausted ones.
@@ -292,7 +295,7 @@ impl Pass<'_> {
                     current = Some(next);
                     break;
                 }
-                if self.out_of_budget {
+                if self.out_of_budget || self.settled {
                     return None;
                 }
                 let frame = frames.pop().expect("the frame just looked at");
@@ -371,7 +374,9 @@ impl Pass<'_> {
                     first: *first,
                     second: *second,
                 };
-                return self.fail(revision, kind).ok_or(());
+                // Two responses claim the revision whatever stands in the gaps.
+                self.settle(revision, self.store.revision, kind);
+                return Err(());
             }
             _ => {}
         }
@@ -611,7 +616,17 @@ impl Pass<'_> {
                 floor_ns: floor.floor_ns,
                 forced_by,
             };
-            let _: Option<()> = self.fail(revision, kind);
+            // The floor comes from completed operations placed by their revisions, the same on
+            // every path (a filler is invoked before any response at or above its gap returns,
+            // so it never raises the floor past one). Only a revoke's place depends on the
+            // gaps: whether it writes, so whether it comes before the rest of its revision.
+            let revoke =
+                |index: usize| matches!(self.operations[index].input, Request::LeaseRevoke { .. });
+            if revoke(index) || revoke(forced_by) {
+                let _: Option<()> = self.fail(revision, kind);
+            } else {
+                self.settle(revision, self.store.revision, kind);
+            }
             return false;
         }
         let certain = certainly_writes(observed);
@@ -702,6 +717,14 @@ impl Pass<'_> {
             });
         }
         None
+    }
+
+    /// Records a failure that no choice at a gap can undo, and ends the search: it is the
+    /// failure to report, however deep others went.
+    fn settle(&mut self, revision: i64, state_revision: i64, kind: FailureKind) {
+        self.deepest = None;
+        let _: Option<()> = self.fail_at(revision, state_revision, kind);
+        self.settled = true;
     }
 
     /// The failure in full: the path's store through the failure and its writers, rebuilt by
