@@ -25,15 +25,20 @@ use crate::{lease, watch};
 pub enum Verdict {
     Linearizable,
     NotLinearizable,
-    /// The budget ran out before an answer.
+    /// The budget (of search steps or memo entries) ran out before an answer.
     Unknown,
 }
 
-/// What a check found. `Display` prints the verdict, the time taken and the counterexample.
+/// What a check found. `Display` prints the verdict, the time and steps taken and the
+/// counterexample.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
     pub verdict: Verdict,
+    /// Wall-clock time the check took: reported only, it never decides the verdict.
     pub elapsed: Duration,
+    /// The search steps the verdict took, which the budget counts: unlike `elapsed`, the same
+    /// for the same history on every machine.
+    pub steps: u64,
     pub operations: usize,
     /// Independent parts checked (keys, for the kv model) and how many got an answer.
     pub partitions: usize,
@@ -65,8 +70,8 @@ impl fmt::Display for CheckReport {
         };
         writeln!(
             f,
-            "{verdict}: {} operations in {} partitions ({} decided), checked in {:.3?}",
-            self.operations, self.partitions, self.partitions_decided, self.elapsed
+            "{verdict}: {} operations in {} partitions ({} decided), checked in {:.3?} ({} steps)",
+            self.operations, self.partitions, self.partitions_decided, self.elapsed, self.steps
         )?;
         if let Some(counterexample) = &self.counterexample {
             write!(f, "{counterexample}")?;
@@ -186,6 +191,7 @@ pub fn check_operations<M: Model>(
     CheckReport {
         verdict,
         elapsed: started.elapsed(),
+        steps: meter.steps(),
         operations: operations.len(),
         partitions,
         partitions_decided,
@@ -217,8 +223,8 @@ pub fn check_etcd(history: &EtcdHistory, budget: Budget) -> CheckReport {
 /// Which request with an unknown outcome wrote a revision is often decided only by watch
 /// events, or by when a lease could have expired. So the pass first looks for an order that
 /// also agrees with every watch and lets leases expire only when they may; only if there is
-/// none (or that search runs out of its half of the budget) does it look for any order, and
-/// the watch and lease checks report where that order breaks their rules.
+/// none (or that search runs out of its half of the steps) does it look for any order, with
+/// the steps left, and the watch and lease checks report where that order breaks their rules.
 pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckReport {
     let started = Instant::now();
     let operations = &history.operations;
@@ -227,25 +233,23 @@ pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckRep
         lease_clock: Some(options.clock),
     };
     let constrained = !history.watches.is_empty() || operations.iter().any(etcd::is_lease_expiry);
+    let steps_allowed = options.budget.steps_allowed();
+    let mut steps_spent = 0;
     let mut outcome = None;
     if constrained {
-        let half = Budget {
-            time_max: options.budget.time_max / 2,
-            ..options.budget
-        };
-        let mut meter = Meter::start(half);
+        let mut meter = Meter::start(options.budget.with_steps(steps_allowed / 2));
         if let found @ RevisionOutcome::Linearizable { .. } =
             revision::check_with(operations, &mut meter, constraints)
         {
             outcome = Some(found);
         }
+        steps_spent = meter.steps();
     }
     let outcome = outcome.unwrap_or_else(|| {
-        let remaining = Budget {
-            time_max: options.budget.time_max.saturating_sub(started.elapsed()),
-            ..options.budget
-        };
-        revision::check(operations, &mut Meter::start(remaining))
+        let mut meter = Meter::start(options.budget.with_steps(steps_allowed - steps_spent));
+        let outcome = revision::check(operations, &mut meter);
+        steps_spent += meter.steps();
+        outcome
     });
     let (verdict, counterexample, violations) = match outcome {
         RevisionOutcome::Linearizable { store, writers } => {
@@ -263,6 +267,7 @@ pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckRep
     CheckReport {
         verdict,
         elapsed: started.elapsed(),
+        steps: steps_spent,
         operations: operations.len(),
         partitions: 1,
         partitions_decided: usize::from(verdict != Verdict::Unknown),

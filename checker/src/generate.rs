@@ -13,6 +13,9 @@ use crate::model::kv::{KvInput, KvModel, KvOutput};
 use crate::model::register::{RegisterInput, RegisterModel, RegisterOutput};
 use crate::operation::{Completion, Operation};
 
+mod workload;
+pub use workload::{Workload, etcd_workload};
+
 /// A small, seeded generator (SplitMix64): the same seed gives the same history everywhere.
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
@@ -92,10 +95,9 @@ pub fn correct_history<M: Answering>(
     } in planned
     {
         if took_effect {
-            let Some((next, output)) = step_with_output(model, &state, &operation.input) else {
+            let Some(output) = model.answer(&mut state, &operation.input) else {
                 continue; // e.g. a failed compare-and-set: it did not happen and is not recorded
             };
-            state = next;
             if !unknown {
                 operation.completion = Some(Completion { return_ns, output });
             }
@@ -117,48 +119,41 @@ struct Planned<I, O> {
 
 /// Models that can say what they answer, which the generators need.
 pub trait Answering: Model {
-    /// The output a correct system gives for `input` in `state`; `None` if the operation fails
-    /// (and so is not recorded).
-    fn output_of(&self, state: &Self::State, input: &Self::Input) -> Option<Self::Output>;
-}
-
-/// Applies an input and finds the output a correct system answers.
-fn step_with_output<M: Answering>(
-    model: &M,
-    state: &M::State,
-    input: &M::Input,
-) -> Option<(M::State, M::Output)> {
-    let output = model.output_of(state, input)?;
-    let next = model.step(state, input, Some(&output))?;
-    Some((next, output))
+    /// Applies `input` to `state` as a correct system does and returns the output; `None`, with
+    /// the state left alone, if the operation fails (and so is not recorded). The state is
+    /// changed in place: a copy per operation would make long histories quadratic to generate.
+    fn answer(&self, state: &mut Self::State, input: &Self::Input) -> Option<Self::Output>;
 }
 
 impl Answering for RegisterModel {
-    fn output_of(&self, state: &Option<i64>, input: &RegisterInput) -> Option<RegisterOutput> {
-        match input {
-            RegisterInput::Read => Some(RegisterOutput::Read(*state)),
-            RegisterInput::Write(_) => Some(RegisterOutput::Done),
-            RegisterInput::Cas { expected, .. } => {
-                (*state == Some(*expected)).then_some(RegisterOutput::Done)
+    fn answer(&self, state: &mut Option<i64>, input: &RegisterInput) -> Option<RegisterOutput> {
+        let output = match input {
+            RegisterInput::Read => RegisterOutput::Read(*state),
+            RegisterInput::Write(_) => RegisterOutput::Done,
+            RegisterInput::Cas { expected, .. } if *state == Some(*expected) => {
+                RegisterOutput::Done
             }
-        }
+            RegisterInput::Cas { .. } => return None,
+        };
+        *state = self.step(state, input, Some(&output))?;
+        Some(output)
     }
 }
 
 impl Answering for KvModel {
-    fn output_of(&self, state: &Self::State, input: &KvInput) -> Option<KvOutput> {
-        match input {
-            KvInput::Get { key } => {
-                Some(KvOutput::Value(state.get(key).cloned().unwrap_or_default()))
-            }
-            _ => Some(KvOutput::Done),
-        }
+    fn answer(&self, state: &mut Self::State, input: &KvInput) -> Option<KvOutput> {
+        let output = match input {
+            KvInput::Get { key } => KvOutput::Value(state.get(key).cloned().unwrap_or_default()),
+            _ => KvOutput::Done,
+        };
+        *state = self.step(state, input, Some(&output))?;
+        Some(output)
     }
 }
 
 impl Answering for EtcdModel {
-    fn output_of(&self, state: &Self::State, input: &Request) -> Option<Response> {
-        state.clone().apply(input).ok()
+    fn answer(&self, state: &mut Self::State, input: &Request) -> Option<Response> {
+        state.apply(input).ok()
     }
 }
 

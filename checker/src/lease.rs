@@ -61,10 +61,17 @@ fn after_revoke(operations: &[EtcdOperation]) -> Vec<Violation> {
 /// Leases a successful operation attached keys to, or saw attached to keys it read.
 fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
     let mut leases = Vec::new();
+    add_leases_used(request, response, &mut leases);
+    leases
+}
+
+/// Adds the leases of [`leases_used`] to `leases`; most operations use none, and then nothing
+/// is allocated.
+fn add_leases_used(request: &Request, response: Option<&Response>, leases: &mut Vec<i64>) {
     match (request, response) {
-        (Request::Put { lease, .. }, _) => leases.push(*lease),
+        (Request::Put { lease, .. }, _) if *lease != 0 => leases.push(*lease),
         (Request::Range { .. }, Some(Response::Range { kvs, .. })) => {
-            leases.extend(kvs.iter().map(|kv| kv.lease))
+            leases.extend(kvs.iter().map(|kv| kv.lease).filter(|lease| *lease != 0))
         }
         (
             Request::Txn {
@@ -78,13 +85,11 @@ fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
         ) => {
             let branch = if *succeeded { success } else { failure };
             for (nested, nested_response) in branch.iter().zip(responses) {
-                leases.extend(leases_used(nested, Some(nested_response)));
+                add_leases_used(nested, Some(nested_response), leases);
             }
         }
         _ => {}
     }
-    leases.retain(|lease| *lease != 0);
-    leases
 }
 
 fn early_expiry(
@@ -93,6 +98,7 @@ fn early_expiry(
     clock: ClockUncertainty,
 ) -> Vec<Violation> {
     let refreshes = Refreshes::new(operations);
+    let observers = Observers::new(operations);
     let mut violations = Vec::new();
     for (&revision, &writer) in writers {
         let expiry = &operations[writer];
@@ -103,17 +109,10 @@ fn early_expiry(
             continue;
         }
         // The earliest moment anyone saw the deletion: a response at this revision or later.
-        let Some(observer) = operations
-            .iter()
-            .filter(|operation| {
-                operation
-                    .output()
-                    .is_some_and(|response| response.header().revision >= revision)
-            })
-            .min_by_key(|operation| (operation.return_ns(), operation.label))
-        else {
+        let Some(observer) = observers.first_at_or_after(revision) else {
             continue;
         };
+        let observer = &operations[observer];
         if let Some((refresh, alive_until_ns)) =
             refreshes.too_early(id, observer.return_ns(), clock)
         {
@@ -136,6 +135,45 @@ fn early_expiry(
         }
     }
     violations
+}
+
+/// Completed operations by the revision their response names, with, from each on, the one
+/// that returned first (by return time, then label): who first saw a revision or a later one.
+#[derive(Debug)]
+struct Observers {
+    /// (revision, operation index), by revision.
+    by_revision: Vec<(i64, usize)>,
+    /// Per entry of `by_revision`, the first to return among it and every entry after it.
+    first_from: Vec<usize>,
+}
+
+impl Observers {
+    fn new(operations: &[EtcdOperation]) -> Self {
+        let mut by_revision: Vec<(i64, usize)> = operations
+            .iter()
+            .enumerate()
+            .filter_map(|(index, operation)| Some((operation.output()?.header().revision, index)))
+            .collect();
+        by_revision.sort_unstable();
+        let returned = |index: usize| (operations[index].return_ns(), operations[index].label);
+        let mut first_from = vec![0; by_revision.len()];
+        let mut first: Option<usize> = None;
+        for (position, &(_, index)) in by_revision.iter().enumerate().rev() {
+            let earlier = first.filter(|&seen| returned(seen) <= returned(index));
+            first = Some(earlier.unwrap_or(index));
+            first_from[position] = first.expect("just set");
+        }
+        Observers {
+            by_revision,
+            first_from,
+        }
+    }
+
+    /// The operation that first returned a response naming `revision` or a later one.
+    fn first_at_or_after(&self, revision: i64) -> Option<usize> {
+        let from = self.by_revision.partition_point(|(at, _)| *at < revision);
+        self.first_from.get(from).copied()
+    }
 }
 
 /// Every successful grant and keep-alive, per lease: when it was sent, and until when it

@@ -15,12 +15,17 @@
 //! - [`watch`] and [`lease`]: the watch and lease guarantees, against the linearized order.
 //! - [`counterexample`]: the smallest window that shows a violation, in words and as data.
 //! - [`check`]: the entry points ([`check_file`]) and the report the command line prints;
-//!   [`options`]: what a check may spend and assume ([`CheckOptions`], [`ClockUncertainty`]).
+//!   [`options`]: what a check may spend and assume ([`CheckOptions`], [`ClockUncertainty`]);
+//!   [`budget`]: what it may spend, counted in search steps and memo entries, never in time,
+//!   so that a verdict does not depend on the machine.
+//! - [`generate`]: deterministic histories of correct systems, for benchmarks and property
+//!   tests, up to the simulator's etcd workload at a million operations.
 
 pub mod budget;
 pub mod check;
 pub mod counterexample;
 pub mod etcd;
+mod fast_hash;
 pub mod formats;
 pub mod history;
 pub mod lease;

@@ -7,15 +7,10 @@
 //! revision instead. Revisions beyond what responses reveal cannot be told apart, so events
 //! there are checked only for order, uniqueness and atomicity.
 
-use std::collections::BTreeMap;
-
 use crate::counterexample::Violation;
 use crate::etcd::{EtcdOperation, WatchStream};
 use crate::history::{EventType, KeyValue, Request, WatchEvent, WatchFilter};
-use crate::model::etcd::{Store, in_range};
-
-/// One key's change at a revision: (key, the key before, the key after).
-pub(crate) type Change = (String, Option<KeyValue>, Option<KeyValue>);
+use crate::model::etcd::{Change, Store, in_range};
 
 /// Checks every watch of the history against the linearized `store`.
 pub fn check(
@@ -23,13 +18,14 @@ pub fn check(
     operations: &[EtcdOperation],
     store: &Store,
 ) -> Vec<Violation> {
+    let compactions = Compactions::new(operations);
     watches
         .iter()
-        .flat_map(|watch| check_one(watch, operations, store))
+        .flat_map(|watch| check_one(watch, &compactions, store))
         .collect()
 }
 
-fn check_one(watch: &WatchStream, operations: &[EtcdOperation], store: &Store) -> Vec<Violation> {
+fn check_one(watch: &WatchStream, compactions: &Compactions, store: &Store) -> Vec<Violation> {
     let mut violations = Vec::new();
     let mut report = |property: &'static str, description: String| {
         violations.push(Violation {
@@ -38,7 +34,7 @@ fn check_one(watch: &WatchStream, operations: &[EtcdOperation], store: &Store) -
             operations: vec![watch.op],
         });
     };
-    if let Some(description) = compaction_problem(watch, operations) {
+    if let Some(description) = compaction_problem(watch, compactions) {
         report("watch compaction cancel", description);
         return violations;
     }
@@ -58,11 +54,26 @@ fn check_one(watch: &WatchStream, operations: &[EtcdOperation], store: &Store) -
     let last_delivered = deliveries
         .last()
         .map_or(start - 1, |(_, event)| event.revision());
-    let by_revision = group_by_revision(&deliveries);
-    for revision in start..=last_delivered.min(store.revision) {
-        let expected = expected_events(watch, &store.changes_at(revision), revision);
-        let delivered: Vec<WatchEvent> = by_revision.get(&revision).cloned().unwrap_or_default();
-        if delivered != expected {
+    let by_revision = ByRevision::new(&deliveries);
+    let last = last_delivered.min(store.revision);
+    if start > last {
+        return violations;
+    }
+    // Only revisions that wrote in the watch's range, or that it has events for, can differ.
+    let mut revisions: Vec<i64> = store
+        .keys_written(start, last)
+        .filter(|(_, key)| in_range(key, &watch.key, &watch.range_end))
+        .map(|(revision, _)| revision)
+        .chain(by_revision.revisions(start, last))
+        .collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    for revision in revisions {
+        let changes = store.changes_at(revision);
+        let delivered = by_revision.at(revision);
+        if !events_match(watch, &changes, revision, delivered) {
+            let expected = expected_events(watch, &changes, revision);
+            let delivered: Vec<&WatchEvent> = delivered.to_vec();
             let property = if delivered.is_empty() {
                 "watch reliable"
             } else {
@@ -93,19 +104,45 @@ fn start_revision(watch: &WatchStream, deliveries: &[(usize, &WatchEvent)]) -> O
     }
 }
 
+/// The compactions that completed, by return time, with the highest compaction point reached
+/// by each.
+#[derive(Debug)]
+struct Compactions {
+    by_return: Vec<(u64, i64)>,
+}
+
+impl Compactions {
+    fn new(operations: &[EtcdOperation]) -> Self {
+        let mut by_return: Vec<(u64, i64)> = operations
+            .iter()
+            .filter(|operation| operation.output().is_some())
+            .filter_map(|operation| match operation.input {
+                Request::Compact { revision } => Some((operation.return_ns(), revision)),
+                _ => None,
+            })
+            .collect();
+        by_return.sort_unstable();
+        let mut highest = 0;
+        for (_, revision) in &mut by_return {
+            highest = highest.max(*revision);
+            *revision = highest;
+        }
+        Compactions { by_return }
+    }
+
+    /// The highest compaction point of the compactions that returned before `time_ns`.
+    fn before(&self, time_ns: u64) -> i64 {
+        let returned = self.by_return.partition_point(|(at, _)| *at < time_ns);
+        returned
+            .checked_sub(1)
+            .map_or(0, |last| self.by_return[last].1)
+    }
+}
+
 /// A watch started below a compaction that completed before the watch was asked for must be
 /// canceled with the compact revision; a watch canceled for compaction must have started below it.
-fn compaction_problem(watch: &WatchStream, operations: &[EtcdOperation]) -> Option<String> {
-    let invoke_ns = watch.invoke_ns;
-    let compacted_before = operations
-        .iter()
-        .filter(|operation| operation.output().is_some() && operation.return_ns() < invoke_ns)
-        .filter_map(|operation| match operation.input {
-            Request::Compact { revision } => Some(revision),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
+fn compaction_problem(watch: &WatchStream, compactions: &Compactions) -> Option<String> {
+    let compacted_before = compactions.before(watch.invoke_ns);
     let canceled = watch
         .responses
         .iter()
@@ -170,43 +207,117 @@ fn order_problem(deliveries: &[(usize, &WatchEvent)]) -> Option<String> {
     None
 }
 
-fn group_by_revision(deliveries: &[(usize, &WatchEvent)]) -> BTreeMap<i64, Vec<WatchEvent>> {
-    let mut by_revision: BTreeMap<i64, Vec<WatchEvent>> = BTreeMap::new();
-    for (_, event) in deliveries {
-        by_revision
-            .entry(event.revision())
-            .or_default()
-            .push((*event).clone());
+/// The delivered events in (revision, key) order, found by revision.
+#[derive(Debug)]
+struct ByRevision<'a> {
+    events: Vec<&'a WatchEvent>,
+}
+
+impl<'a> ByRevision<'a> {
+    fn new(deliveries: &[(usize, &'a WatchEvent)]) -> Self {
+        let mut events: Vec<&WatchEvent> = deliveries.iter().map(|(_, event)| *event).collect();
+        // Deliveries come in revision order already; only each revision's keys get sorted.
+        events.sort_by(|first, second| {
+            (first.revision(), &first.kv.key).cmp(&(second.revision(), &second.kv.key))
+        });
+        ByRevision { events }
     }
-    for events in by_revision.values_mut() {
-        events.sort_by(|first, second| first.kv.key.cmp(&second.kv.key));
+
+    /// The events of `revision`, in key order.
+    fn at(&self, revision: i64) -> &[&'a WatchEvent] {
+        let first = self
+            .events
+            .partition_point(|event| event.revision() < revision);
+        let last = self
+            .events
+            .partition_point(|event| event.revision() <= revision);
+        &self.events[first..last]
     }
-    by_revision
+
+    /// The revisions from `first` through `last` that have events, ascending, with repeats.
+    fn revisions(&self, first: i64, last: i64) -> impl Iterator<Item = i64> + '_ {
+        let from = self
+            .events
+            .partition_point(|event| event.revision() < first);
+        self.events[from..]
+            .iter()
+            .map(|event| event.revision())
+            .take_while(move |revision| *revision <= last)
+    }
+}
+
+/// Whether `delivered` are exactly the events the watch owes for one revision
+/// ([`expected_events`]), compared without building those.
+fn events_match(
+    watch: &WatchStream,
+    changes: &[Change<'_>],
+    revision: i64,
+    delivered: &[&WatchEvent],
+) -> bool {
+    let mut delivered = delivered.iter();
+    for (key, before, after) in changes {
+        if !in_range(key, &watch.key, &watch.range_end) {
+            continue;
+        }
+        let event_type = match after {
+            Some(_) => EventType::Put,
+            None => EventType::Delete,
+        };
+        if watch.filters.contains(&filter_of(event_type)) {
+            continue;
+        }
+        let Some(event) = delivered.next() else {
+            return false;
+        };
+        let kv_matches = match after {
+            Some(kv) => event.kv == **kv,
+            None => {
+                event.kv.key == *key
+                    && event.kv.mod_revision == revision
+                    && event.kv.value.is_empty()
+                    && (event.kv.create_revision, event.kv.version, event.kv.lease) == (0, 0, 0)
+            }
+        };
+        let prev_kv = before.filter(|_| watch.prev_kv);
+        if event.event_type != event_type || !kv_matches || event.prev_kv.as_ref() != prev_kv {
+            return false;
+        }
+    }
+    delivered.next().is_none()
+}
+
+/// The filter that drops events of a type.
+fn filter_of(event_type: EventType) -> WatchFilter {
+    match event_type {
+        EventType::Put => WatchFilter::NoPut,
+        EventType::Delete => WatchFilter::NoDelete,
+    }
 }
 
 /// The events the watch owes for one revision, in key order, given the store's changes at that
 /// revision ([`Store::changes_at`]).
-fn expected_events(watch: &WatchStream, changes: &[Change], revision: i64) -> Vec<WatchEvent> {
+pub(crate) fn expected_events(
+    watch: &WatchStream,
+    changes: &[Change<'_>],
+    revision: i64,
+) -> Vec<WatchEvent> {
     changes
         .iter()
         .filter(|(key, _, _)| in_range(key, &watch.key, &watch.range_end))
         .filter_map(|(key, before, after)| {
             let (event_type, kv) = match after {
-                Some(kv) => (EventType::Put, kv.clone()),
+                Some(kv) => (EventType::Put, (*kv).clone()),
                 None => (
                     EventType::Delete,
                     KeyValue {
-                        key: key.clone(),
+                        key: key.to_string(),
                         mod_revision: revision,
                         ..KeyValue::default()
                     },
                 ),
             };
-            let filtered = match event_type {
-                EventType::Put => watch.filters.contains(&WatchFilter::NoPut),
-                EventType::Delete => watch.filters.contains(&WatchFilter::NoDelete),
-            };
-            let prev_kv = before.clone().filter(|_| watch.prev_kv);
+            let filtered = watch.filters.contains(&filter_of(event_type));
+            let prev_kv = before.filter(|_| watch.prev_kv).cloned();
             (!filtered).then_some(WatchEvent {
                 event_type,
                 kv,
@@ -224,21 +335,27 @@ fn expected_events(watch: &WatchStream, changes: &[Change], revision: i64) -> Ve
 #[derive(Debug, Default)]
 pub(crate) struct Evidence<'a> {
     watches: Vec<Vouching<'a>>,
+    /// Per block of [`REVISIONS_PER_BLOCK`] revisions, the watches (positions, in op id order)
+    /// that vouch for some revision of it: a revision looks only at the watches around it.
+    blocks: Vec<Vec<usize>>,
 }
+
+const REVISIONS_PER_BLOCK: i64 = 1024;
 
 #[derive(Debug)]
 struct Vouching<'a> {
     watch: &'a WatchStream,
     first: i64,
     last: i64,
-    by_revision: BTreeMap<i64, Vec<WatchEvent>>,
+    by_revision: ByRevision<'a>,
 }
 
 impl<'a> Evidence<'a> {
     pub(crate) fn new(watches: &'a [WatchStream], operations: &[EtcdOperation]) -> Self {
+        let compactions = Compactions::new(operations);
         let mut vouching = Vec::new();
         for watch in watches {
-            if compaction_problem(watch, operations).is_some()
+            if compaction_problem(watch, &compactions).is_some()
                 || watch
                     .responses
                     .iter()
@@ -269,36 +386,65 @@ impl<'a> Evidence<'a> {
                 watch,
                 first,
                 last: last.revision(),
-                by_revision: group_by_revision(&deliveries),
+                by_revision: ByRevision::new(&deliveries),
             });
         }
-        Evidence { watches: vouching }
+        // Only revisions some response names are ever asked about, which bounds the blocks
+        // whatever revisions the events claim.
+        let revision_max = operations
+            .iter()
+            .filter_map(|operation| operation.output())
+            .map(|response| response.header().revision)
+            .max()
+            .unwrap_or(1);
+        let mut blocks: Vec<Vec<usize>> = Vec::new();
+        for (position, vouching) in vouching.iter().enumerate() {
+            if vouching.first > revision_max {
+                continue;
+            }
+            let first = block_of(vouching.first);
+            let last = block_of(vouching.last.min(revision_max));
+            if blocks.len() <= last {
+                blocks.resize(last + 1, Vec::new());
+            }
+            for block in &mut blocks[first..=last] {
+                block.push(position);
+            }
+        }
+        Evidence {
+            watches: vouching,
+            blocks,
+        }
     }
 
     /// Every event delivered, with the revision it is about: the facts watches establish.
-    pub(crate) fn events(&self) -> impl Iterator<Item = (u64, &WatchEvent)> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = (u64, &'a WatchEvent)> + '_ {
         self.watches.iter().flat_map(|vouching| {
             vouching
                 .by_revision
-                .values()
-                .flatten()
-                .map(|event| (vouching.watch.op, event))
+                .events
+                .iter()
+                .map(|event| (vouching.watch.op, *event))
         })
     }
 
     /// The first watch (by op id) whose deliveries at `revision` differ from what `changes`
     /// (the store's changes at that revision) make.
-    pub(crate) fn contradiction(&self, changes: &[Change], revision: i64) -> Option<u64> {
-        self.watches
+    pub(crate) fn contradiction(&self, changes: &[Change<'_>], revision: i64) -> Option<u64> {
+        let block = self.blocks.get(block_of(revision))?;
+        block
             .iter()
+            .map(|&position| &self.watches[position])
             .filter(|vouching| vouching.first <= revision && revision <= vouching.last)
             .find(|vouching| {
-                let delivered = vouching
-                    .by_revision
-                    .get(&revision)
-                    .map_or(&[][..], Vec::as_slice);
-                expected_events(vouching.watch, changes, revision) != delivered
+                let delivered = vouching.by_revision.at(revision);
+                !events_match(vouching.watch, changes, revision, delivered)
             })
             .map(|vouching| vouching.watch.op)
     }
+}
+
+/// The block of [`Evidence::blocks`] a revision falls in (revisions below 1 share the first).
+fn block_of(revision: i64) -> usize {
+    usize::try_from(revision.max(0) / REVISIONS_PER_BLOCK).unwrap_or(0)
 }

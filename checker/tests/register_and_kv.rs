@@ -164,7 +164,7 @@ INFO  jepsen.util - 1\t:ok\t:read\t2
 fn exhausted_budget_is_unknown() {
     let log = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n";
     let budget = Budget {
-        memo_states_max: 0,
+        memo_entries_max: 0,
         ..Budget::default()
     };
     let report = check_text(log, Format::Jepsen, budget).unwrap();

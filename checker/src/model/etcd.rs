@@ -12,7 +12,9 @@
 //! the checker adds as an operation with an unknown outcome) deletes them in one revision.
 //! Grants and keep-alives therefore change nothing; [`crate::lease`] checks lease lifetimes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use super::Model;
@@ -25,15 +27,46 @@ pub const FUTURE_REVISION: &str = "etcdserver: mvcc: required revision is a futu
 
 /// The store: every version of every key since revision 1, so that reads at past revisions and
 /// watches can be answered.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// A store can also be rewound ([`Store::rewind`]): the revision pass walks one store forward
+/// and takes back its latest revisions when it backtracks, instead of copying it at every
+/// choice.
+#[derive(Clone, Debug)]
 pub struct Store {
     pub revision: i64,
     pub compact_revision: i64,
     /// Per key, its versions in revision order; `None` marks a deletion. Shared until written,
     /// so that the searches can clone a store in time proportional to its keys, not its history.
-    keys: BTreeMap<String, Rc<Versions>>,
+    keys: BTreeMap<Rc<str>, Rc<Versions>>,
     /// Which keys each lease holds.
     leases: BTreeMap<i64, BTreeSet<String>>,
+    /// Every version written, as (revision, key), in revision order: the index that finds a
+    /// revision's changes without looking at every key, and what a rewind takes back.
+    written: Vec<(i64, Rc<str>)>,
+    /// Every compaction, as (the store revision then, the compaction point before it).
+    compactions: Vec<(i64, i64)>,
+}
+
+/// Stores are equal when they answer alike: the indexes kept for speed and rewinding follow
+/// from the versions, and are left out.
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision
+            && self.compact_revision == other.compact_revision
+            && self.keys == other.keys
+            && self.leases == other.leases
+    }
+}
+
+impl Eq for Store {}
+
+impl Hash for Store {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.revision.hash(state);
+        self.compact_revision.hash(state);
+        self.keys.hash(state);
+        self.leases.hash(state);
+    }
 }
 
 impl Default for Store {
@@ -43,6 +76,8 @@ impl Default for Store {
             compact_revision: 0,
             keys: BTreeMap::new(),
             leases: BTreeMap::new(),
+            written: Vec::new(),
+            compactions: Vec::new(),
         }
     }
 }
@@ -52,9 +87,12 @@ impl Default for Store {
 pub struct LiveFingerprint {
     revision: i64,
     compact_revision: i64,
-    latest: Vec<(String, i64, Option<KeyValue>)>,
+    latest: Vec<(Rc<str>, i64, Option<KeyValue>)>,
     leases: BTreeMap<i64, BTreeSet<String>>,
 }
+
+/// One key's change at a revision: (key, the key before, the key after); `None` when absent.
+pub type Change<'a> = (&'a str, Option<&'a KeyValue>, Option<&'a KeyValue>);
 
 /// A key's versions: (revision, the key as written then, or `None` for a deletion).
 type Versions = Vec<(i64, Option<KeyValue>)>;
@@ -83,36 +121,96 @@ impl Store {
 
     /// The key as of `revision`, if it existed then.
     pub fn get_at(&self, key: &str, revision: i64) -> Option<&KeyValue> {
-        let versions = self.keys.get(key)?;
-        let newer = versions.partition_point(|(at, _)| *at <= revision);
-        versions[..newer].last()?.1.as_ref()
+        version_at(self.keys.get(key)?, revision)
     }
 
     /// Live keys in `[key, range_end)` as of `revision`, in key order.
     pub fn range_at(&self, key: &str, range_end: &str, revision: i64) -> Vec<KeyValue> {
         self.keys_in(key, range_end)
-            .filter_map(|name| self.get_at(name, revision).cloned())
+            .filter_map(|(_, versions)| version_at(versions, revision).cloned())
             .collect()
     }
 
-    /// Every change made at exactly `revision`: (key, the key before, the key after).
-    pub fn changes_at(&self, revision: i64) -> Vec<(String, Option<KeyValue>, Option<KeyValue>)> {
-        let mut changes = Vec::new();
-        for (key, versions) in &self.keys {
-            // Versions are in revision order, and most lookups are for the latest revision.
-            let position = match versions.last() {
-                Some((at, _)) if *at == revision => versions.len() - 1,
-                _ => match versions.binary_search_by_key(&revision, |(at, _)| *at) {
-                    Ok(position) => position,
-                    Err(_) => continue,
-                },
-            };
-            let before = position
-                .checked_sub(1)
-                .and_then(|previous| versions[previous].1.clone());
-            changes.push((key.clone(), before, versions[position].1.clone()));
-        }
+    /// Every change made at exactly `revision`: (key, the key before, the key after), in key
+    /// order.
+    pub fn changes_at(&self, revision: i64) -> Vec<Change<'_>> {
+        let first = self.written.partition_point(|(at, _)| *at < revision);
+        let last = self.written.partition_point(|(at, _)| *at <= revision);
+        let mut changes: Vec<Change<'_>> = self.written[first..last]
+            .iter()
+            .map(|(_, key)| {
+                let versions = &self.keys[key];
+                // Versions are in revision order, and most lookups are for the latest revision.
+                let position = match versions.last() {
+                    Some((at, _)) if *at == revision => versions.len() - 1,
+                    _ => versions
+                        .binary_search_by_key(&revision, |(at, _)| *at)
+                        .expect("the index names a version of the key"),
+                };
+                let before = position
+                    .checked_sub(1)
+                    .and_then(|previous| versions[previous].1.as_ref());
+                (&**key, before, versions[position].1.as_ref())
+            })
+            .collect();
+        changes.sort_unstable_by(|first, second| first.0.cmp(second.0));
         changes
+    }
+
+    /// The keys written at revisions `first` through `last`, with their revisions, in
+    /// revision order.
+    pub fn keys_written(&self, first: i64, last: i64) -> impl Iterator<Item = (i64, &str)> {
+        let from = self.written.partition_point(|(at, _)| *at < first);
+        let to = self
+            .written
+            .partition_point(|(at, _)| *at <= last)
+            .max(from);
+        self.written[from..to].iter().map(|(at, key)| (*at, &**key))
+    }
+
+    /// Takes back every write made after `revision` and every compaction made when the store
+    /// was past it: the store is again what it was when it had just reached `revision`.
+    pub fn rewind(&mut self, revision: i64) {
+        while self.written.last().is_some_and(|(at, _)| *at > revision) {
+            let (_, key) = self.written.pop().expect("just looked at");
+            let versions = Rc::make_mut(self.keys.get_mut(&key).expect("written keys exist"));
+            let (_, undone) = versions
+                .pop()
+                .expect("the index names a version of the key");
+            // The version before is the key's latest again, with its lease.
+            let restored = versions
+                .last()
+                .map(|(_, kv)| kv.as_ref().map_or(0, |kv| kv.lease));
+            if let Some(kv) = undone {
+                self.detach(kv.lease, &key);
+            }
+            match restored {
+                Some(0) => {}
+                Some(lease) => {
+                    self.leases
+                        .entry(lease)
+                        .or_default()
+                        .insert(key.to_string());
+                }
+                None => {
+                    self.keys.remove(&key);
+                }
+            }
+        }
+        while self
+            .compactions
+            .last()
+            .is_some_and(|(at, _)| *at > revision)
+        {
+            let (_, before) = self.compactions.pop().expect("just looked at");
+            self.compact_revision = before;
+        }
+        self.revision = self.revision.min(revision.max(1));
+    }
+
+    /// Whether `lease` holds keys now, that is, whether revoking it would write.
+    pub fn lease_holds_keys(&self, lease: i64) -> bool {
+        self.leases.contains_key(&lease)
     }
 
     /// What later requests can observe of the store when none of them reads a past revision:
@@ -142,15 +240,15 @@ impl Store {
             .unwrap_or_default()
     }
 
-    fn keys_in<'a>(
-        &'a self,
-        key: &'a str,
-        range_end: &'a str,
-    ) -> impl Iterator<Item = &'a String> + 'a {
+    fn keys_in<'s>(
+        &'s self,
+        key: &str,
+        range_end: &str,
+    ) -> impl Iterator<Item = (&'s str, &'s Versions)> {
         self.keys
             .range::<str, _>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
-            .map(|(name, _)| name)
-            .take_while(move |name| in_range(name, key, range_end))
+            .map(|(name, versions)| (&**name, &**versions))
+            .take_while(move |(name, _)| in_range(name, key, range_end))
     }
 
     fn validate(&self, request: &Request) -> Result<(), String> {
@@ -189,10 +287,10 @@ impl Store {
                 lease,
                 prev_kv,
             } => {
-                let previous = self.put(key, value, *lease, write);
+                let previous = self.put(key, value, *lease, *prev_kv, write);
                 Response::Put {
                     header,
-                    prev_kv: previous.filter(|_| *prev_kv),
+                    prev_kv: previous,
                 }
             }
             Request::DeleteRange {
@@ -225,6 +323,8 @@ impl Store {
                 }
             }
             Request::Compact { revision } => {
+                self.compactions
+                    .push((self.revision, self.compact_revision));
                 self.compact_revision = *revision;
                 Response::Compact { header }
             }
@@ -249,7 +349,8 @@ impl Store {
         }
     }
 
-    fn range(&self, request: &Request) -> Response {
+    /// What a range request finds, before it is shaped into a response.
+    fn range_view<'s>(&'s self, request: &Request) -> RangeView<'s> {
         let Request::Range {
             key,
             range_end,
@@ -260,43 +361,100 @@ impl Store {
             ..
         } = request
         else {
-            unreachable!("range called with a range request");
+            unreachable!("range_view called with a range request");
         };
         let at = if *revision > 0 { *revision } else { i64::MAX };
-        let mut kvs = self.range_at(key, range_end, at);
-        let count = kvs.len() as i64;
-        let more = *limit > 0 && count > *limit;
-        if more {
-            kvs.truncate(*limit as usize);
-        }
-        if *keys_only {
-            kvs.iter_mut().for_each(|kv| kv.value.clear());
-        }
-        if *count_only {
-            kvs.clear();
-        }
-        Response::Range {
-            header: ResponseHeader::default(),
-            kvs,
-            count,
-            more,
+        RangeView {
+            found: self
+                .keys_in(key, range_end)
+                .filter_map(|(_, versions)| version_at(versions, at))
+                .collect(),
+            limit: *limit,
+            keys_only: *keys_only,
+            count_only: *count_only,
         }
     }
 
-    /// Writes the key; returns what it replaced.
-    fn put(&mut self, key: &str, value: &str, lease: i64, write: &mut Write) -> Option<KeyValue> {
-        let previous = self.get_at(key, i64::MAX).cloned();
+    fn range(&self, request: &Request) -> Response {
+        let view = self.range_view(request);
+        Response::Range {
+            header: ResponseHeader::default(),
+            kvs: view
+                .shown()
+                .map(|kv| KeyValue {
+                    value: if view.keys_only {
+                        String::new()
+                    } else {
+                        kv.value.clone()
+                    },
+                    ..kv.clone()
+                })
+                .collect(),
+            count: view.count(),
+            more: view.more(),
+        }
+    }
+
+    /// For a range request: whether the store answers exactly `observed`, header included,
+    /// found without building the answer (reads are most of a history). `None` for any other
+    /// request.
+    pub fn answers_range(&self, request: &Request, observed: &Response) -> Option<bool> {
+        if !matches!(request, Request::Range { .. }) {
+            return None;
+        }
+        let Response::Range {
+            header,
+            kvs,
+            count,
+            more,
+        } = observed
+        else {
+            return Some(false);
+        };
+        if self.validate(request).is_err() || header.revision != self.revision {
+            return Some(false);
+        }
+        let view = self.range_view(request);
+        let shown_match = view.shown().count() == kvs.len()
+            && view.shown().zip(kvs).all(|(expected, seen)| {
+                let value_matches = if view.keys_only {
+                    seen.value.is_empty()
+                } else {
+                    seen.value == expected.value
+                };
+                value_matches && same_but_value(expected, seen)
+            });
+        Some(*count == view.count() && *more == view.more() && shown_match)
+    }
+
+    /// Writes the key; returns what it replaced if `want_previous`.
+    fn put(
+        &mut self,
+        key: &str,
+        value: &str,
+        lease: i64,
+        want_previous: bool,
+        write: &mut Write,
+    ) -> Option<KeyValue> {
+        // The replaced version is copied only when the response shows it.
+        let (create_revision, version, old_lease, previous) = match self.get_at(key, i64::MAX) {
+            Some(kv) => (
+                kv.create_revision,
+                kv.version + 1,
+                Some(kv.lease),
+                want_previous.then(|| kv.clone()),
+            ),
+            None => (write.revision, 1, None, None),
+        };
         let kv = KeyValue {
             key: key.to_string(),
             value: value.to_string(),
-            create_revision: previous
-                .as_ref()
-                .map_or(write.revision, |kv| kv.create_revision),
+            create_revision,
             mod_revision: write.revision,
-            version: previous.as_ref().map_or(1, |kv| kv.version + 1),
+            version,
             lease,
         };
-        if let Some(old_lease) = previous.as_ref().map(|kv| kv.lease) {
+        if let Some(old_lease) = old_lease {
             self.detach(old_lease, key);
         }
         if lease != 0 {
@@ -320,10 +478,17 @@ impl Store {
     }
 
     fn record(&mut self, key: &str, write: &mut Write, kv: Option<KeyValue>) {
-        let versions = Rc::make_mut(self.keys.entry(key.to_string()).or_default());
+        // The index shares the map's copy of the key.
+        let name = match self.keys.get_key_value(key) {
+            Some((name, _)) => Rc::clone(name),
+            None => Rc::from(key),
+        };
+        let versions = Rc::make_mut(self.keys.entry(Rc::clone(&name)).or_default());
         // A transaction touching a key twice leaves one version at its revision.
         if versions.last().is_some_and(|(at, _)| *at == write.revision) {
             versions.pop();
+        } else {
+            self.written.push((write.revision, name));
         }
         versions.push((write.revision, kv));
         write.wrote = true;
@@ -350,6 +515,54 @@ impl Store {
             .iter()
             .all(|kv| compare_holds(compare, kv))
     }
+}
+
+/// A key as of `revision`, from its versions, if it existed then.
+fn version_at(versions: &Versions, revision: i64) -> Option<&KeyValue> {
+    // Most reads are of the latest version: no search through the key's history for those.
+    if let Some((at, latest)) = versions.last()
+        && *at <= revision
+    {
+        return latest.as_ref();
+    }
+    let newer = versions.partition_point(|(at, _)| *at <= revision);
+    versions[..newer].last()?.1.as_ref()
+}
+
+/// The live keys a range request found: `shown` are those its response lists.
+struct RangeView<'s> {
+    found: Vec<&'s KeyValue>,
+    limit: i64,
+    keys_only: bool,
+    count_only: bool,
+}
+
+impl RangeView<'_> {
+    fn count(&self) -> i64 {
+        self.found.len() as i64
+    }
+
+    fn more(&self) -> bool {
+        self.limit > 0 && self.count() > self.limit
+    }
+
+    fn shown(&self) -> impl Iterator<Item = &KeyValue> {
+        let shown = match (self.count_only, self.more()) {
+            (true, _) => 0,
+            (false, true) => self.limit as usize,
+            (false, false) => self.found.len(),
+        };
+        self.found[..shown].iter().copied()
+    }
+}
+
+/// Everything but the value.
+fn same_but_value(first: &KeyValue, second: &KeyValue) -> bool {
+    first.key == second.key
+        && first.create_revision == second.create_revision
+        && first.mod_revision == second.mod_revision
+        && first.version == second.version
+        && first.lease == second.lease
 }
 
 fn compare_holds(compare: &Compare, kv: &KeyValue) -> bool {
@@ -402,17 +615,71 @@ pub fn responses_match(expected: &Response, observed: &Response) -> bool {
                 ..
             },
         ) => header == seen && id == seen_id,
-        _ => expected.without_nested_headers() == observed.without_nested_headers(),
+        (
+            Response::Txn {
+                header,
+                succeeded,
+                responses,
+            },
+            Response::Txn {
+                header: seen,
+                succeeded: seen_succeeded,
+                responses: seen_responses,
+            },
+        ) => {
+            header == seen
+                && succeeded == seen_succeeded
+                && responses.len() == seen_responses.len()
+                && responses
+                    .iter()
+                    .zip(seen_responses)
+                    .all(|(nested, seen)| nested_responses_match(nested, seen))
+        }
+        _ => expected == observed,
     }
 }
 
-/// A lease grant with id 0 lets the server choose; the response says which id it chose.
-pub fn with_granted_id(request: &Request, response: Option<&Response>) -> Request {
+/// Whether two responses inside a transaction are alike, headers at every depth aside (as
+/// [`Response::without_nested_headers`] has them), without copying either.
+fn nested_responses_match(expected: &Response, observed: &Response) -> bool {
+    match (expected, observed) {
+        (
+            Response::Txn {
+                succeeded,
+                responses,
+                ..
+            },
+            Response::Txn {
+                succeeded: seen_succeeded,
+                responses: seen_responses,
+                ..
+            },
+        ) => {
+            succeeded == seen_succeeded
+                && responses.len() == seen_responses.len()
+                && responses
+                    .iter()
+                    .zip(seen_responses)
+                    .all(|(nested, seen)| nested_responses_match(nested, seen))
+        }
+        (Response::Txn { .. }, _) | (_, Response::Txn { .. }) => false,
+        _ if expected.header() == observed.header() => expected == observed,
+        _ => {
+            let mut expected = expected.clone();
+            expected.header_mut().revision = observed.header().revision;
+            expected == *observed
+        }
+    }
+}
+
+/// A lease grant with id 0 lets the server choose; the response says which id it chose. Any
+/// other request is returned as it is, uncopied.
+pub fn with_granted_id<'a>(request: &'a Request, response: Option<&Response>) -> Cow<'a, Request> {
     match (request, response) {
         (Request::LeaseGrant { id: 0, ttl }, Some(Response::LeaseGrant { id, .. })) => {
-            Request::LeaseGrant { id: *id, ttl: *ttl }
+            Cow::Owned(Request::LeaseGrant { id: *id, ttl: *ttl })
         }
-        _ => request.clone(),
+        _ => Cow::Borrowed(request),
     }
 }
 
@@ -661,5 +928,111 @@ mod tests {
             store.apply(&Request::Compact { revision: 3 }),
             Err(COMPACTED.to_string())
         );
+    }
+
+    // Rewinding takes back writes, lease attachments and compactions: after rewinding to a
+    // revision the store equals a copy taken when it had just got there, answers the same,
+    // and goes forward again alike.
+    #[test]
+    fn rewind_restores_the_store() {
+        let requests = [
+            Request::Put {
+                key: "a".into(),
+                value: "1".into(),
+                lease: 7,
+                prev_kv: false,
+            },
+            put("b", "1"),
+            Request::Compact { revision: 2 },
+            Request::Put {
+                key: "b".into(),
+                value: "2".into(),
+                lease: 7,
+                prev_kv: false,
+            },
+            Request::Txn {
+                compares: Vec::new(),
+                success: vec![put("a", "2"), put("a", "3"), put("c", "1")],
+                failure: Vec::new(),
+            },
+            Request::LeaseRevoke { id: 7 },
+            Request::DeleteRange {
+                key: "a".into(),
+                range_end: "\0".into(),
+                prev_kv: false,
+            },
+        ];
+        let mut store = Store::default();
+        let mut copies = vec![store.clone()];
+        for request in &requests {
+            store.apply(request).unwrap();
+            copies.push(store.clone());
+        }
+        assert_eq!(store.revision, 7);
+        let changed: Vec<&str> = store
+            .changes_at(5)
+            .into_iter()
+            .map(|(key, ..)| key)
+            .collect();
+        assert_eq!(changed, ["a", "c"]);
+        for copy in copies.iter().rev() {
+            let mut rewound = store.clone();
+            rewound.rewind(copy.revision);
+            // A compaction leaves the revision alone, so the copy after it is the one to match.
+            let expected = copies
+                .iter()
+                .rev()
+                .find(|candidate| candidate.revision == copy.revision)
+                .unwrap();
+            assert_eq!(&rewound, expected);
+            assert_eq!(
+                rewound.changes_at(copy.revision),
+                expected.changes_at(copy.revision)
+            );
+            assert_eq!(rewound.lease_keys(7), expected.lease_keys(7));
+        }
+        // The compaction made at revision 3 stays; the second put of "b" is gone.
+        store.rewind(3);
+        assert_eq!((store.revision, store.compact_revision), (3, 2));
+        assert!(store.changes_at(4).is_empty());
+        store.apply(&put("b", "9")).unwrap();
+        assert_eq!(store.get_at("b", 4).map(|kv| kv.version), Some(2));
+    }
+
+    // Responses inside a transaction are compared without their headers, at every depth; the
+    // outer header, the branch taken and everything else must match.
+    #[test]
+    fn nested_headers_do_not_count() {
+        let read = |revision: i64, value: &str| Response::Range {
+            header: ResponseHeader { revision },
+            kvs: vec![KeyValue {
+                key: "a".into(),
+                value: value.into(),
+                ..KeyValue::default()
+            }],
+            count: 1,
+            more: false,
+        };
+        let txn = |revision: i64, nested: Vec<Response>| Response::Txn {
+            header: ResponseHeader { revision },
+            succeeded: true,
+            responses: nested,
+        };
+        let expected = txn(5, vec![read(0, "1"), txn(0, vec![read(0, "2")])]);
+        let observed = txn(5, vec![read(4, "1"), txn(3, vec![read(2, "2")])]);
+        assert!(responses_match(&expected, &observed));
+        assert!(!responses_match(
+            &txn(6, vec![read(0, "1")]),
+            &txn(5, vec![read(0, "1")])
+        ));
+        assert!(!responses_match(
+            &txn(5, vec![read(0, "1")]),
+            &txn(5, vec![read(0, "9")])
+        ));
+        assert!(!responses_match(
+            &txn(5, vec![read(0, "1")]),
+            &txn(5, vec![])
+        ));
+        assert!(!responses_match(&read(5, "1"), &read(4, "1")));
     }
 }
