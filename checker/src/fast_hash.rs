@@ -62,6 +62,31 @@ impl Hasher for FastHasher {
     }
 }
 
+/// A 128-bit digest of whatever is fed to it (XXH3-128, with no seed): for a memo that keeps
+/// digests instead of the states themselves, where two states sharing a digest (a chance of
+/// about 2^-128 per pair) would pass for one another.
+pub(crate) struct Digest128(xxhash_rust::xxh3::Xxh3);
+
+impl Digest128 {
+    pub(crate) fn new() -> Self {
+        Digest128(xxhash_rust::xxh3::Xxh3::new())
+    }
+
+    pub(crate) fn digest(&self) -> u128 {
+        self.0.digest128()
+    }
+}
+
+impl Hasher for Digest128 {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.digest()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +106,18 @@ mod tests {
         let mut set = FastSet::default();
         set.extend(["a", "b", "a"]);
         assert_eq!(set.len(), 2);
+    }
+
+    // The digest is fixed for equal input and tells apart inputs that differ in one word.
+    #[test]
+    fn digest_fixed_and_spread() {
+        let digest_of = |value: (&str, i64)| {
+            let mut digest = Digest128::new();
+            value.hash(&mut digest);
+            digest.digest()
+        };
+        assert_eq!(digest_of(("key", 7)), digest_of(("key", 7)));
+        assert_ne!(digest_of(("key", 7)), digest_of(("key", 8)));
+        assert_ne!(digest_of(("key", 7)), digest_of(("kez", 7)));
     }
 }

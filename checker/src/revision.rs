@@ -48,12 +48,13 @@
 //! watch and lease checks then find fault with) when there is none.
 
 use std::collections::BTreeMap;
+use std::hash::Hash;
 
 use crate::budget::Meter;
 use crate::etcd::{EtcdOperation, WatchStream};
-use crate::fast_hash::FastSet;
+use crate::fast_hash::{Digest128, FastSet};
 use crate::history::{Request, Response};
-use crate::model::etcd::{LiveFingerprint, Store, responses_match, with_granted_id};
+use crate::model::etcd::{Store, responses_match, with_granted_id};
 use crate::options::ClockUncertainty;
 use crate::watch;
 
@@ -225,7 +226,19 @@ struct Frame {
     memo_key: Option<MemoKey>,
 }
 
-type MemoKey = (i64, Vec<u64>, LiveFingerprint);
+/// A dead end's digest: 128 bits of (revision, fillers used, the store's live state). Keeping
+/// the digest rather than the state keeps a memo entry at 16 bytes whatever the store holds;
+/// two dead ends share a digest with a chance of about 2^-128 per pair, far below any other
+/// source of error.
+type MemoKey = u128;
+
+/// The digest of the search's position at a gap (fixed: the same history gets the same memo,
+/// hence the same verdict, on every run).
+fn memo_key(revision: i64, used_bits: &[u64], store: &Store) -> MemoKey {
+    let mut digest = Digest128::new();
+    (revision, used_bits, store.live_digest()).hash(&mut digest);
+    digest.digest()
+}
 
 enum Step {
     Done,
@@ -307,13 +320,8 @@ impl Pass<'_> {
     /// Opens a frame for the gap after the store's revision, unless it is a known dead end.
     fn open_gap(&mut self, frames: &mut Vec<Frame>, floor: Floor) {
         let revision = self.store.revision + 1;
-        let memo_key = (!self.plan.past_read[revision as usize]).then(|| {
-            (
-                revision,
-                self.used_bits.clone(),
-                self.store.live_fingerprint(),
-            )
-        });
+        let memo_key = (!self.plan.past_read[revision as usize])
+            .then(|| memo_key(revision, &self.used_bits, &self.store));
         if memo_key.as_ref().is_some_and(|key| self.memo.contains(key)) {
             return;
         }

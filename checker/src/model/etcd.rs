@@ -18,6 +18,7 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use super::Model;
+use crate::fast_hash::Digest128;
 use crate::history::{
     Compare, CompareResult, CompareTarget, KeyValue, Request, Response, ResponseHeader,
 };
@@ -45,6 +46,16 @@ pub struct Store {
     written: Vec<(i64, Rc<str>)>,
     /// Every compaction, as (the store revision then, the compaction point before it).
     compactions: Vec<(i64, i64)>,
+    /// The XOR of [`latest_digest`] over every key's latest version, kept up to date by every
+    /// write and rewind, so that [`Store::live_digest`] costs the same however many keys there are.
+    latest: u128,
+}
+
+/// The digest of one key's latest version (its revision, and the key then or its deletion).
+fn latest_digest(key: &str, at: i64, kv: Option<&KeyValue>) -> u128 {
+    let mut digest = Digest128::new();
+    (key, at, kv).hash(&mut digest);
+    digest.digest()
 }
 
 /// Stores are equal when they answer alike: the indexes kept for speed and rewinding follow
@@ -78,17 +89,9 @@ impl Default for Store {
             leases: BTreeMap::new(),
             written: Vec::new(),
             compactions: Vec::new(),
+            latest: 0,
         }
     }
-}
-
-/// See [`Store::live_fingerprint`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct LiveFingerprint {
-    revision: i64,
-    compact_revision: i64,
-    latest: Vec<(Rc<str>, i64, Option<KeyValue>)>,
-    leases: BTreeMap<i64, BTreeSet<String>>,
 }
 
 /// One key's change at a revision: (key, the key before, the key after); `None` when absent.
@@ -174,9 +177,13 @@ impl Store {
         while self.written.last().is_some_and(|(at, _)| *at > revision) {
             let (_, key) = self.written.pop().expect("just looked at");
             let versions = Rc::make_mut(self.keys.get_mut(&key).expect("written keys exist"));
-            let (_, undone) = versions
+            let (at, undone) = versions
                 .pop()
                 .expect("the index names a version of the key");
+            self.latest ^= latest_digest(&key, at, undone.as_ref());
+            if let Some((at, kv)) = versions.last() {
+                self.latest ^= latest_digest(&key, *at, kv.as_ref());
+            }
             // The version before is the key's latest again, with its lease.
             let restored = versions
                 .last()
@@ -213,23 +220,13 @@ impl Store {
         self.leases.contains_key(&lease)
     }
 
-    /// What later requests can observe of the store when none of them reads a past revision:
-    /// the revision, the compaction point, each key's latest version and the lease attachments.
-    /// Two stores with equal fingerprints answer every such request alike.
-    pub fn live_fingerprint(&self) -> LiveFingerprint {
-        LiveFingerprint {
-            revision: self.revision,
-            compact_revision: self.compact_revision,
-            latest: self
-                .keys
-                .iter()
-                .filter_map(|(key, versions)| {
-                    let (at, kv) = versions.last()?;
-                    Some((key.clone(), *at, kv.clone()))
-                })
-                .collect(),
-            leases: self.leases.clone(),
-        }
+    /// A digest of what later requests can observe of the store when none of them reads a
+    /// past revision: the revision, the compaction point and each key's latest version (which
+    /// also says each key's lease). Stores with equal digests answer every such request alike.
+    pub fn live_digest(&self) -> u128 {
+        let mut digest = Digest128::new();
+        (self.revision, self.compact_revision, self.latest).hash(&mut digest);
+        digest.digest()
     }
 
     /// Keys attached to `lease` now.
@@ -484,12 +481,16 @@ impl Store {
             None => Rc::from(key),
         };
         let versions = Rc::make_mut(self.keys.entry(Rc::clone(&name)).or_default());
+        if let Some((at, before)) = versions.last() {
+            self.latest ^= latest_digest(&name, *at, before.as_ref());
+        }
         // A transaction touching a key twice leaves one version at its revision.
         if versions.last().is_some_and(|(at, _)| *at == write.revision) {
             versions.pop();
         } else {
-            self.written.push((write.revision, name));
+            self.written.push((write.revision, Rc::clone(&name)));
         }
+        self.latest ^= latest_digest(&name, write.revision, kv.as_ref());
         versions.push((write.revision, kv));
         write.wrote = true;
     }
@@ -990,7 +991,13 @@ mod tests {
                 expected.changes_at(copy.revision)
             );
             assert_eq!(rewound.lease_keys(7), expected.lease_keys(7));
+            // The digest kept up to date through writes and rewinds is the one built forward.
+            assert_eq!(rewound.live_digest(), expected.live_digest());
         }
+        // Stores that answer differently have different digests.
+        let digests: std::collections::BTreeSet<u128> =
+            copies.iter().map(Store::live_digest).collect();
+        assert_eq!(digests.len(), copies.len());
         // The compaction made at revision 3 stays; the second put of "b" is gone.
         store.rewind(3);
         assert_eq!((store.revision, store.compact_revision), (3, 2));
