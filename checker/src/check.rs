@@ -233,7 +233,7 @@ pub fn check_etcd_with(history: &EtcdHistory, options: CheckOptions) -> CheckRep
         lease_clock: Some(options.clock),
     };
     let constrained = !history.watches.is_empty() || operations.iter().any(etcd::is_lease_expiry);
-    let steps_allowed = options.budget.steps_allowed();
+    let steps_allowed = options.budget.steps_max;
     let mut steps_spent = 0;
     let mut outcome = None;
     if constrained {

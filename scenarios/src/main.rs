@@ -133,9 +133,11 @@ enum Command {
         /// detcd (JSON lines), jepsen (etcd register logs) or edn-kv.
         #[arg(long, default_value = "detcd")]
         format: Format,
-        /// Give up (verdict unknown) after this many seconds.
-        #[arg(long, default_value_t = 10)]
-        time_max_secs: u64,
+        /// Give up (verdict unknown) after this many search steps: a budget of work, not time,
+        /// so a history gets the same verdict on every machine (about half a million steps a
+        /// second on a hard etcd history).
+        #[arg(long, default_value_t = detcd_checker::budget::STEPS_MAX_DEFAULT)]
+        steps_max: u64,
     },
 }
 
@@ -303,8 +305,8 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
         Command::Check {
             file,
             format,
-            time_max_secs,
-        } => check(file, format, time_max_secs),
+            steps_max,
+        } => check(file, format, steps_max),
     };
     Ok(exit)
 }
@@ -591,12 +593,8 @@ fn write_history(path: &Path, records: &[detcd_checker::HistoryRecord]) -> std::
     std::io::Write::flush(&mut writer.into_inner())
 }
 
-fn check(file: PathBuf, format: Format, time_max_secs: u64) -> ExitCode {
-    let budget = Budget {
-        time_max: std::time::Duration::from_secs(time_max_secs),
-        ..Budget::default()
-    };
-    match detcd_checker::check_file(&file, format, budget) {
+fn check(file: PathBuf, format: Format, steps_max: u64) -> ExitCode {
+    match detcd_checker::check_file(&file, format, Budget::with_steps_max(steps_max)) {
         Ok(report) => {
             println!("{report}");
             ExitCode::from(report.exit_code() as u8)

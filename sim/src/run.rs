@@ -598,10 +598,10 @@ impl fmt::Display for RunReport {
         )?;
         writeln!(
             f,
-            "linearizability        {} ({} operations, checked in {} ms)",
+            "linearizability        {} ({} operations, checked in {} steps)",
             self.verdict_text(),
             self.check.operations,
-            self.check.elapsed.as_millis()
+            self.check.steps
         )?;
         if let Some(counterexample) = &self.check.counterexample {
             writeln!(f, "{counterexample}")?;
