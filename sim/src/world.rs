@@ -604,7 +604,7 @@ where
                     to: to_id,
                     id,
                     deliver_at: at,
-                    message: message.clone(),
+                    message: &message,
                 });
                 if let Some(duplicate_at) = duplicate_at {
                     let copy = self.message_id_next;
@@ -656,7 +656,7 @@ where
             to,
             id,
             deliver_at: Instant::NEVER,
-            message,
+            message: &message,
         });
         self.trace(|_| TraceKind::Drop {
             from,
@@ -732,7 +732,7 @@ where
             node,
             client,
             request,
-            body: body.clone(),
+            body: &body,
         });
         self.queue.push(
             self.now + latency,
@@ -825,7 +825,7 @@ where
             node,
             client,
             request,
-            body: body.clone(),
+            body: &body,
         });
         self.responses.push(ClientResponse {
             time: self.now,
@@ -1229,10 +1229,17 @@ where
 
     // ----- observing -----
 
-    fn trace(
+    /// Record an event if anything consumes the trace. Payloads (messages, requests, responses)
+    /// are borrowed: hashing and writing read them in place, and only a trace kept in memory
+    /// copies them.
+    fn trace<'a>(
         &mut self,
-        kind: impl FnOnce(&Self) -> TraceKind<MessageOf<H>, RequestOf<H>, ResponseOf<H>>,
-    ) {
+        kind: impl FnOnce(&Self) -> TraceKind<&'a MessageOf<H>, &'a RequestOf<H>, &'a ResponseOf<H>>,
+    ) where
+        MessageOf<H>: 'a,
+        RequestOf<H>: 'a,
+        ResponseOf<H>: 'a,
+    {
         if self.tracer.is_active() {
             let event = TraceEvent {
                 time: self.now,
