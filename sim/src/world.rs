@@ -1167,17 +1167,19 @@ where
 
     fn apply_fault(&mut self, action: FaultAction) {
         match action {
-            FaultAction::Crash { node, down } => {
-                self.crash(node);
-                let index = self.expect_index(node);
-                let incarnation = self.nodes[index as usize].incarnation;
-                self.queue.push(
-                    self.now + down,
-                    Event::Boot {
-                        node: index,
-                        incarnation,
-                    },
-                );
+            FaultAction::Crash { nodes } => {
+                for (node, down) in nodes {
+                    self.crash(node);
+                    let index = self.expect_index(node);
+                    let incarnation = self.nodes[index as usize].incarnation;
+                    self.queue.push(
+                        self.now + down,
+                        Event::Boot {
+                            node: index,
+                            incarnation,
+                        },
+                    );
+                }
             }
             FaultAction::Pause { node, duration } => {
                 self.pause(node, duration);
