@@ -431,7 +431,17 @@ where
 
     fn boot(&mut self, node: u32) {
         let first = self.nodes[node as usize].incarnation == 0;
-        if !first && self.disk_random.chance(self.options.corruption_probability) {
+        // A corrupted disk keeps its node down for good, so random corruption never takes more
+        // disks than `crashed_max` allows down: the rest can always serve once faults stop.
+        let corrupted_count = self
+            .nodes
+            .iter()
+            .filter(|other| other.disk.is_corrupted())
+            .count();
+        if !first
+            && self.disk_random.chance(self.options.corruption_probability)
+            && corrupted_count < self.options.crashed_max
+        {
             self.nodes[node as usize].disk.corrupt();
             self.trace(|world| TraceKind::DiskCorrupted {
                 node: world.ids[node as usize],
