@@ -6,7 +6,7 @@
 //! get combined. The full option set is printed at the start of every run so that a failure report
 //! says exactly what world the seed built.
 //!
-//! A seed first draws a [`SwarmProfile`]: which fault kinds are off and which are intense. Spread
+//! A seed first draws a profile: which fault kinds are off and which are intense. Spread
 //! evenly over every kind, each fault is too rare and too mild to line up with the others; a bug
 //! that needs a crash to land between an acknowledgement and the fsync behind it, on most of the
 //! cluster at once, is found by the seeds that crash often, write slowly and crash whole groups.
@@ -46,13 +46,10 @@ impl FaultWeights {
     }
 }
 
-/// How a swarm seed chose its faults: which kinds it turned off and which it made intense. The
-/// world reads only the knobs; the profile says where they came from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SwarmProfile {
-    /// Not drawn: a scenario set the options.
-    #[default]
-    Fixed,
+/// How a swarm seed chooses its faults: which kinds it turns off and which it makes intense. Only
+/// the knobs it draws reach the world (and the printed options), which say everything it chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SwarmProfile {
     /// Every fault kind on or off by a coin toss, at moderate rates.
     Mixed,
     /// Durability: frequent crashes of whole groups (up to the whole cluster) with lost unsynced
@@ -63,22 +60,9 @@ pub enum SwarmProfile {
     Network,
 }
 
-impl fmt::Display for SwarmProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SwarmProfile::Fixed => "fixed",
-            SwarmProfile::Mixed => "mixed",
-            SwarmProfile::Durability => "durability",
-            SwarmProfile::Network => "network",
-        })
-    }
-}
-
 /// Every option of a simulated run. Durations are in milliseconds of true (simulated) time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimOptions {
-    /// How the options were drawn (informational: the world reads only the knobs below).
-    pub profile: SwarmProfile,
     pub node_count: usize,
 
     /// One-way latency of a peer message, drawn per message from this range.
@@ -129,7 +113,6 @@ impl Default for SimOptions {
     /// no random faults: the baseline a scripted scenario adds its faults to.
     fn default() -> Self {
         SimOptions {
-            profile: SwarmProfile::Fixed,
             node_count: 5,
             latency_ms_min: 1,
             latency_ms_max: 10,
@@ -163,7 +146,7 @@ impl Default for SimOptions {
 }
 
 impl SimOptions {
-    /// Draw every option from `seed`: first a [`SwarmProfile`], then the knobs it leaves free.
+    /// Draw every option from `seed`: first a profile (`SwarmProfile`), then the knobs it leaves free.
     /// In the mixed and network profiles the random schedule keeps a majority it cannot crash;
     /// the durability profile may crash the whole cluster (never corrupting a disk, so that every
     /// node can come back), since safety must survive any crash and liveness is required only
@@ -180,7 +163,7 @@ impl SimOptions {
         let node_count = [1, 3, 3, 5, 5, 5, 7][random.below(7) as usize];
         let options = SimOptions::draw_mixed(&mut random, node_count);
         match profile {
-            SwarmProfile::Fixed | SwarmProfile::Mixed => options,
+            SwarmProfile::Mixed => options,
             SwarmProfile::Durability => options.durability(&mut random),
             SwarmProfile::Network => options.network(&mut random),
         }
@@ -201,7 +184,6 @@ impl SimOptions {
             crash_group: weight(random),
         };
         SimOptions {
-            profile: SwarmProfile::Mixed,
             node_count,
             latency_ms_min,
             latency_ms_max,
@@ -253,7 +235,6 @@ impl SimOptions {
             crash_group: random.between(2, 10),
         };
         SimOptions {
-            profile: SwarmProfile::Durability,
             latency_ms_min,
             latency_ms_max: latency_ms_min + random.between(1, 10),
             disk_latency_ms_min,
@@ -282,7 +263,6 @@ impl SimOptions {
             crash_group: 0,
         };
         SimOptions {
-            profile: SwarmProfile::Network,
             loss_probability: random.between(1, 300) as f64 / 1000.0,
             duplicate_probability: random.between(0, 200) as f64 / 1000.0,
             reorder_probability: [0.1, 1.0][random.below(2) as usize],
@@ -292,14 +272,13 @@ impl SimOptions {
         }
     }
 
-    /// The same options for a cluster of `node_count`, with `crashed_max` scaled as the profile
-    /// draws it: the whole cluster in the durability profile, else a minority.
+    /// The same options for a cluster of `node_count`, with `crashed_max` scaled as a swarm
+    /// profile draws it: the whole cluster if it was the whole cluster, else a minority.
     pub fn with_node_count(self, node_count: usize) -> SimOptions {
-        let crashed_max = match self.profile {
-            SwarmProfile::Durability => node_count,
-            SwarmProfile::Fixed if self.crashed_max >= self.node_count => node_count,
-            SwarmProfile::Fixed => self.crashed_max.min(node_count.saturating_sub(1) / 2),
-            SwarmProfile::Mixed | SwarmProfile::Network => (node_count - 1) / 2,
+        let crashed_max = if self.crashed_max >= self.node_count {
+            node_count
+        } else {
+            node_count.saturating_sub(1) / 2
         };
         SimOptions {
             node_count,
@@ -388,7 +367,6 @@ fn rate(random: &mut Random, max: f64) -> f64 {
 }
 
 /// One `name = value` line per option, in declaration order, so two runs' options can be diffed.
-/// The profile is not an option (the world never reads it): the knobs say everything it chose.
 impl fmt::Display for SimOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let weights = &self.fault_weights;
