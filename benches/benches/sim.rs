@@ -18,7 +18,8 @@
 //!
 //! After criterion, the same two figures are printed plainly over a wider set of seeds, since
 //! swarm seeds differ a lot in cost (a seed with many clients, short think times and no faults
-//! does the most work per simulated second).
+//! does the most work per simulated second), per wall second and, on Linux, per CPU second of
+//! the benchmark's thread (the machine may be shared).
 //!
 //! Run: `cargo bench -p detcd-benches --bench sim`.
 
@@ -94,6 +95,14 @@ fn engine_throughput(c: &mut Criterion) {
         "sim engine: {:.0} delivered messages per wall second ({delivered} in {seconds:.3} s)",
         delivered as f64 / seconds
     );
+}
+
+/// The CPU time this thread has run, where Linux tells it (`/proc/thread-self/schedstat`, in
+/// nanoseconds): on a machine shared with other work, wall time overstates the simulator's cost.
+fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos as f64 / 1e9)
 }
 
 /// Under `--profile-time` (a profiler attached) only criterion's routines run, not the plain
@@ -185,6 +194,7 @@ fn swarm_throughput(c: &mut Criterion) {
         let mut simulated = 0.0;
         let mut slowest = (0.0, 0);
         let started = WallInstant::now();
+        let cpu_started = cpu_seconds();
         for seed in SEEDS_PRINTED {
             let seed_started = WallInstant::now();
             let seconds = one(swarm_options(seed));
@@ -195,9 +205,13 @@ fn swarm_throughput(c: &mut Criterion) {
             }
         }
         let wall = started.elapsed().as_secs_f64();
+        let per_cpu_second = match (cpu_started, cpu_seconds()) {
+            (Some(from), Some(to)) => format!(", {:.0} per CPU second", simulated / (to - from)),
+            _ => String::new(),
+        };
         println!(
-            "swarm {name}: {:.0} simulated seconds per wall second over seeds {SEEDS_PRINTED:?} \
-             ({simulated:.0} s in {wall:.2} s; slowest seed {} at {:.0})",
+            "swarm {name}: {:.0} simulated seconds per wall second{per_cpu_second} over seeds \
+             {SEEDS_PRINTED:?} ({simulated:.0} s in {wall:.2} s; slowest seed {} at {:.0})",
             simulated / wall,
             slowest.1,
             slowest.0
