@@ -312,11 +312,12 @@ impl Extend<u8> for Fnv1a {
     }
 }
 
-/// The running hash of a trace: each event's postcard encoding, preceded by its length, folded
-/// in 64-bit little-endian words (the last one zero-padded) by `h = (h.rotate_left(5) ^ word) *
-/// K`. Each fold is a bijection of `h`, so a single differing word always changes the result. It
-/// is fixed and documented, identical on every platform and Rust version, and takes a word per
-/// multiply where byte-wise FNV-1a took a byte (the trace hash runs on every event of every run).
+/// The running hash of a trace: each event's postcard encoding folded in 64-bit little-endian
+/// words (the last one zero-padded), then its length, by `h = (h.rotate_left(5) ^ word) * K`.
+/// Each fold is a bijection of `h`, so a single differing word always changes the result. It is
+/// fixed and documented, identical on every platform and Rust version, and takes a word per
+/// multiply where byte-wise FNV-1a took a byte. Events are hashed as they are encoded (a postcard
+/// flavor that folds instead of storing): the trace hash runs on every event of every run, and nothing is buffered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceHash(pub u64);
 
@@ -334,17 +335,90 @@ impl TraceHash {
 
     /// Fold in one record (one event's encoding).
     pub fn write_record(&mut self, bytes: &[u8]) {
-        self.fold(bytes.len() as u64);
+        let mut flavor = HashFlavor::new(*self);
+        flavor.write(bytes);
+        *self = flavor.finish();
+    }
+
+    /// Fold in one event, encoded with postcard as it goes.
+    pub fn write_event<T: Serialize>(&mut self, event: &T) {
+        *self = postcard::serialize_with_flavor(event, HashFlavor::new(*self))
+            .expect("trace events always encode");
+    }
+}
+
+/// A postcard output that folds the bytes into a [`TraceHash`] a word at a time instead of
+/// storing them.
+#[derive(Debug)]
+struct HashFlavor {
+    hash: TraceHash,
+    /// Bytes not yet folded, little-endian, `pending_len` of them.
+    pending: u64,
+    pending_len: u32,
+    len: u64,
+}
+
+impl HashFlavor {
+    fn new(hash: TraceHash) -> HashFlavor {
+        HashFlavor {
+            hash,
+            pending: 0,
+            pending_len: 0,
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.pending |= u64::from(byte) << (8 * self.pending_len);
+        self.pending_len += 1;
+        self.len += 1;
+        if self.pending_len == 8 {
+            self.hash.fold(self.pending);
+            self.pending = 0;
+            self.pending_len = 0;
+        }
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
+        while self.pending_len != 0 && !bytes.is_empty() {
+            self.push(bytes[0]);
+            bytes = &bytes[1..];
+        }
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            self.fold(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+            self.hash
+                .fold(u64::from_le_bytes(word.try_into().expect("8 bytes")));
         }
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            self.fold(u64::from_le_bytes(last));
+        self.len += (bytes.len() - words.remainder().len()) as u64;
+        for &byte in words.remainder() {
+            self.push(byte);
         }
+    }
+
+    fn finish(mut self) -> TraceHash {
+        if self.pending_len != 0 {
+            self.hash.fold(self.pending);
+        }
+        self.hash.fold(self.len);
+        self.hash
+    }
+}
+
+impl postcard::ser_flavors::Flavor for HashFlavor {
+    type Output = TraceHash;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.write(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<TraceHash> {
+        Ok(self.finish())
     }
 }
 
@@ -422,8 +496,6 @@ pub(crate) struct Tracer<Message, Request, Response> {
     /// Whether `tracing` wants debug events from this crate; sampled when settings change.
     log: bool,
     hash: TraceHash,
-    /// The encoding of the event being hashed; reused, so hashing allocates nothing.
-    encoded: Vec<u8>,
     recorded_count: u64,
     kept: Vec<TraceEvent<Message, Request, Response>>,
     /// The first error writing the trace; later events are not written.
@@ -452,7 +524,6 @@ where
             settings,
             log,
             hash: TraceHash::new(),
-            encoded: Vec::new(),
             recorded_count: 0,
             kept: Vec::new(),
             write_error: None,
@@ -474,11 +545,7 @@ where
     pub fn record(&mut self, event: TraceEvent<&Message, &Request, &Response>) {
         self.recorded_count += 1;
         if self.settings.hash {
-            let mut encoded = std::mem::take(&mut self.encoded);
-            encoded.clear();
-            let encoded = postcard::to_extend(&event, encoded).expect("trace events always encode");
-            self.hash.write_record(&encoded);
-            self.encoded = encoded;
+            self.hash.write_event(&event);
         }
         if self.log {
             tracing::debug!(target: "detcd_sim::trace", time = %event.time, kind = ?event.kind);
@@ -556,6 +623,27 @@ mod tests {
         assert_ne!(base, hash(&[b"0123456789abcdefXY\0"]));
         assert_ne!(base, hash(&[b"0123456789abcdef", b"XY"]));
         assert_eq!(base, hash(&[b"0123456789abcdefXY"]));
+    }
+
+    // Hashing an event as it is encoded gives the hash of its encoding, however postcard splits
+    // the bytes between pushes and slices.
+    #[test]
+    fn streamed_hash_is_the_hash_of_the_encoding() {
+        let event: TraceEvent<Vec<u8>, (), ()> = TraceEvent {
+            time: Instant::from_millis(3),
+            kind: TraceKind::Send {
+                from: 1,
+                to: 70_000,
+                id: 9,
+                deliver_at: Instant::from_millis(5),
+                message: (0..=40).collect(),
+            },
+        };
+        let mut streamed = TraceHash::new();
+        streamed.write_event(&event);
+        let mut whole = TraceHash::new();
+        whole.write_record(&postcard::to_allocvec(&event).expect("encodes"));
+        assert_eq!(streamed, whole);
     }
 
     // A trace written as JSON lines reads back as the same events.
