@@ -107,11 +107,14 @@ struct Seen {
 /// Checks Raft's safety properties after every step and records the run's Raft-level events.
 #[derive(Debug, Default)]
 pub struct Observer {
-    seen: BTreeMap<NodeId, Seen>,
+    /// Each member seen so far, in the order first seen (a handful: a linear search is fastest).
+    seen: Vec<(NodeId, Seen)>,
     /// The leader of every term (election safety).
     leaders: BTreeMap<Term, NodeId>,
-    /// The term and a digest of every committed entry, as first seen committed on any member.
-    committed: BTreeMap<Index, (Term, u64)>,
+    /// The term and a digest of every committed entry, as first seen committed on any member,
+    /// by index: position `i` holds index `i + 1`. `None` for an index no member has shown
+    /// (it was inside a snapshot of every member that committed it).
+    committed: Vec<Option<(Term, u64)>>,
     events: Vec<(Instant, ClusterEvent)>,
     commit_reported: Index,
     violation: Option<Violation>,
@@ -134,9 +137,13 @@ impl Observer {
 
     /// The highest index seen committed on any member.
     pub fn commit_index(&self) -> Index {
-        self.committed
-            .last_key_value()
-            .map_or(0, |(&index, _)| index)
+        self.committed.len() as Index
+    }
+
+    /// The committed entry at `index` as first seen: its term and the digest of its data.
+    fn committed_at(&self, index: Index) -> Option<(Term, u64)> {
+        let position = usize::try_from(index.checked_sub(1)?).ok()?;
+        self.committed.get(position).copied().flatten()
     }
 
     /// Look at the members that handled an input in the latest step (no other changed).
@@ -161,7 +168,14 @@ impl Observer {
         node: &Node<S>,
     ) {
         let raft = node.raft();
-        let mut seen = self.seen.get(&id).copied().unwrap_or_default();
+        let slot = match self.seen.iter().position(|(seen_id, _)| *seen_id == id) {
+            Some(slot) => slot,
+            None => {
+                self.seen.push((id, Seen::default()));
+                self.seen.len() - 1
+            }
+        };
+        let mut seen = self.seen[slot].1;
         if seen.incarnation != incarnation {
             // A restart forgets the volatile commit index; it is checked per incarnation.
             seen = Seen {
@@ -213,7 +227,7 @@ impl Observer {
         seen.term = raft.term();
         seen.commit = raft.commit_index();
         seen.last = raft.last_index();
-        self.seen.insert(id, seen);
+        self.seen[slot].1 = seen;
     }
 
     /// Election safety and leader completeness for a member that just became leader.
@@ -232,11 +246,11 @@ impl Observer {
                 self.leaders.insert(term, id);
             }
         }
-        let missing = self
-            .committed
-            .range(raft.snapshot_index() + 1..)
-            .find(|&(&index, &(entry_term, _))| raft.entry_term(index) != Some(entry_term));
-        if let Some((&index, _)) = missing {
+        let missing = (raft.snapshot_index() + 1..=self.commit_index()).find(|&index| {
+            self.committed_at(index)
+                .is_some_and(|(entry_term, _)| raft.entry_term(index) != Some(entry_term))
+        });
+        if let Some(index) = missing {
             self.violate(
                 "leader completeness",
                 now,
@@ -272,15 +286,19 @@ impl Observer {
                 continue;
             };
             let digest = digest(&entry.data);
-            match self.committed.get(&index) {
-                Some(&(term, first)) if (term, first) != (entry.term, digest) => {
+            match self.committed_at(index) {
+                Some(first) if first != (entry.term, digest) => {
                     let detail =
                         format!("member {id} committed a different entry at index {index}");
                     self.violate("state machine safety", now, detail);
                 }
                 Some(_) => {}
                 None => {
-                    self.committed.insert(index, (entry.term, digest));
+                    let position = (index - 1) as usize;
+                    if self.committed.len() <= position {
+                        self.committed.resize(position + 1, None);
+                    }
+                    self.committed[position] = Some((entry.term, digest));
                 }
             }
         }

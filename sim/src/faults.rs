@@ -14,10 +14,10 @@ use crate::random::Random;
 /// One fault the schedule chose.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultAction {
-    /// Crash the node and restart it after `down`.
+    /// Crash every node listed at the same instant (one machine, or a rack losing power), and
+    /// restart each after its own down time.
     Crash {
-        node: NodeId,
-        down: Duration,
+        nodes: Vec<(NodeId, Duration)>,
     },
     Pause {
         node: NodeId,
@@ -98,7 +98,9 @@ impl FaultSchedule {
                 let down = self
                     .random
                     .duration_ms(options.down_ms_min, options.down_ms_max);
-                Some(FaultAction::Crash { node, down })
+                Some(FaultAction::Crash {
+                    nodes: vec![(node, down)],
+                })
             }
             0 => None,
             1 => Some(FaultAction::Pause {
@@ -133,8 +135,33 @@ impl FaultSchedule {
                 node,
                 by: self.random.duration_ms(0, options.clock_step_ms_max),
             }),
+            6 => self.draw_crash_group(up, down_count),
             _ => None,
         }
+    }
+
+    /// Two or more running nodes crashed at once, as many as `crashed_max` leaves room for; each
+    /// restarts after its own down time. None when there is no room for two.
+    fn draw_crash_group(&mut self, up: &[NodeId], down_count: usize) -> Option<FaultAction> {
+        let options = &self.options;
+        let room = options.crashed_max.saturating_sub(down_count).min(up.len());
+        if room < 2 {
+            return None;
+        }
+        let size = self.random.between(2, room as u64) as usize;
+        let mut group = up.to_vec();
+        self.random.shuffle(&mut group);
+        group.truncate(size);
+        let nodes = group
+            .into_iter()
+            .map(|node| {
+                let down = self
+                    .random
+                    .duration_ms(options.down_ms_min, options.down_ms_max);
+                (node, down)
+            })
+            .collect();
+        Some(FaultAction::Crash { nodes })
     }
 }
 
@@ -185,11 +212,47 @@ mod tests {
         for _ in 0..100 {
             assert!(matches!(
                 schedule.draw(&nodes, &nodes, 0),
-                Some(FaultAction::Crash { .. })
+                Some(FaultAction::Crash { nodes }) if nodes.len() == 1
             ));
             assert_eq!(schedule.draw(&nodes, &nodes[1..], 1), None);
         }
         let quiet = FaultSchedule::new(&SimOptions::default(), Random::new(5, Stream::Faults));
         assert!(!quiet.is_enabled());
+    }
+
+    // A group crash takes down two or more distinct nodes at once, never more than `crashed_max`
+    // in all; without room for two it does nothing.
+    #[test]
+    fn crash_groups_respect_crashed_max() {
+        let options = SimOptions {
+            fault_interval_ms_mean: 100,
+            fault_weights: FaultWeights {
+                crash_group: 1,
+                ..FaultWeights::default()
+            },
+            crashed_max: 4,
+            ..SimOptions::default()
+        };
+        let mut schedule = FaultSchedule::new(&options, Random::new(9, Stream::Faults));
+        let nodes = [1, 2, 3, 4, 5];
+        let mut sizes = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let Some(FaultAction::Crash { nodes: crashed }) = schedule.draw(&nodes, &nodes, 0)
+            else {
+                panic!("only group crashes are weighted");
+            };
+            let mut ids: Vec<NodeId> = crashed.iter().map(|&(node, _)| node).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), crashed.len(), "a group names each node once");
+            sizes.insert(crashed.len());
+            let Some(FaultAction::Crash { nodes: crashed }) = schedule.draw(&nodes, &nodes[..3], 2)
+            else {
+                panic!("two more nodes may go down");
+            };
+            assert_eq!(crashed.len(), 2);
+            assert_eq!(schedule.draw(&nodes, &nodes[..2], 3), None);
+        }
+        assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [2, 3, 4]);
     }
 }

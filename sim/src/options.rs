@@ -5,6 +5,11 @@
 //! no crashes, others with crashes and a perfect network. Faults that are rarely combined by hand
 //! get combined. The full option set is printed at the start of every run so that a failure report
 //! says exactly what world the seed built.
+//!
+//! A seed first draws a profile: which fault kinds are off and which are intense. Spread
+//! evenly over every kind, each fault is too rare and too mild to line up with the others; a bug
+//! that needs a crash to land between an acknowledgement and the fsync behind it, on most of the
+//! cluster at once, is found by the seeds that crash often, write slowly and crash whole groups.
 
 use std::fmt;
 
@@ -14,17 +19,21 @@ use crate::random::{Random, Stream};
 /// How often each kind of random fault is chosen, relative to the others. Zero disables a kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultWeights {
+    /// Crash one node.
     pub crash: u64,
     pub pause: u64,
     pub partition: u64,
     pub clog: u64,
     pub disk_stall: u64,
     pub clock_step: u64,
+    /// Crash several nodes at the same instant (a rack losing power), as many as `crashed_max`
+    /// leaves room for.
+    pub crash_group: u64,
 }
 
 impl FaultWeights {
     /// The weights in the order the fault schedule draws them.
-    pub fn as_array(&self) -> [u64; 6] {
+    pub fn as_array(&self) -> [u64; 7] {
         [
             self.crash,
             self.pause,
@@ -32,8 +41,23 @@ impl FaultWeights {
             self.clog,
             self.disk_stall,
             self.clock_step,
+            self.crash_group,
         ]
     }
+}
+
+/// How a swarm seed chooses its faults: which kinds it turns off and which it makes intense. Only
+/// the knobs it draws reach the world (and the printed options), which say everything it chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SwarmProfile {
+    /// Every fault kind on or off by a coin toss, at moderate rates.
+    Mixed,
+    /// Durability: frequent crashes of whole groups (up to the whole cluster) with lost unsynced
+    /// and torn writes, slow fsyncs and disk stalls, on a fast network; so crashes land between
+    /// an acknowledgement and the fsync behind it.
+    Durability,
+    /// The network: partitions, clogs, loss, duplication and reordering; no crashes.
+    Network,
 }
 
 /// Every option of a simulated run. Durations are in milliseconds of true (simulated) time.
@@ -68,7 +92,8 @@ pub struct SimOptions {
     /// Mean time between random faults; 0 turns the random fault schedule off.
     pub fault_interval_ms_mean: u64,
     pub fault_weights: FaultWeights,
-    /// The random schedule never has more nodes crashed or stopped at once than this.
+    /// The random schedule never has more nodes crashed or stopped at once than this. Safety must
+    /// hold whatever it is; liveness is required only once every node is restarted.
     pub crashed_max: usize,
     pub down_ms_min: u64,
     pub down_ms_max: u64,
@@ -121,36 +146,42 @@ impl Default for SimOptions {
 }
 
 impl SimOptions {
-    /// Draw every option from `seed`. Each fault kind is switched on or off per seed, and the
-    /// enabled ones get drawn rates; the cluster always keeps a majority that the random schedule
-    /// cannot crash, so liveness can be required once faults stop.
+    /// Draw every option from `seed`: first a profile (`SwarmProfile`), then the knobs it leaves free.
+    /// In the mixed and network profiles the random schedule keeps a majority it cannot crash;
+    /// the durability profile may crash the whole cluster (never corrupting a disk, so that every
+    /// node can come back), since safety must survive any crash and liveness is required only
+    /// after every node has restarted.
     pub fn draw(seed: u64) -> SimOptions {
         let mut random = Random::new(seed, Stream::Options);
+        let profile = [
+            SwarmProfile::Mixed,
+            SwarmProfile::Mixed,
+            SwarmProfile::Durability,
+            SwarmProfile::Durability,
+            SwarmProfile::Network,
+        ][random.below(5) as usize];
         let node_count = [1, 3, 3, 5, 5, 5, 7][random.below(7) as usize];
+        let options = SimOptions::draw_mixed(&mut random, node_count);
+        match profile {
+            SwarmProfile::Mixed => options,
+            SwarmProfile::Durability => options.durability(&mut random),
+            SwarmProfile::Network => options.network(&mut random),
+        }
+    }
+
+    /// Every fault kind on or off by a coin toss, with drawn rates.
+    fn draw_mixed(random: &mut Random, node_count: usize) -> SimOptions {
         let latency_ms_min = random.between(0, 5);
         let latency_ms_max = latency_ms_min + random.between(1, 50);
         let disk_latency_ms_min = random.between(0, 3);
-        let weight = |random: &mut Random| {
-            if random.chance(0.5) {
-                random.between(1, 10)
-            } else {
-                0
-            }
-        };
         let fault_weights = FaultWeights {
-            crash: weight(&mut random),
-            pause: weight(&mut random),
-            partition: weight(&mut random),
-            clog: weight(&mut random),
-            disk_stall: weight(&mut random),
-            clock_step: weight(&mut random),
-        };
-        let rate = |random: &mut Random, max: f64| {
-            if random.chance(0.5) {
-                (random.below(1000) as f64 / 1000.0 * max * 1e6).round() / 1e6
-            } else {
-                0.0
-            }
+            crash: weight(random),
+            pause: weight(random),
+            partition: weight(random),
+            clog: weight(random),
+            disk_stall: weight(random),
+            clock_step: weight(random),
+            crash_group: weight(random),
         };
         SimOptions {
             node_count,
@@ -158,14 +189,14 @@ impl SimOptions {
             latency_ms_max,
             client_latency_ms_min: random.between(0, 2),
             client_latency_ms_max: random.between(2, 20),
-            loss_probability: rate(&mut random, 0.2),
-            duplicate_probability: rate(&mut random, 0.1),
+            loss_probability: rate(random, 0.2),
+            duplicate_probability: rate(random, 0.1),
             reorder_probability: [0.0, 0.1, 1.0][random.below(3) as usize],
             disk_latency_ms_min,
             disk_latency_ms_max: disk_latency_ms_min + random.between(0, 20),
-            torn_write_probability: rate(&mut random, 1.0),
-            fsync_error_probability: rate(&mut random, 0.001),
-            corruption_probability: rate(&mut random, 0.05),
+            torn_write_probability: rate(random, 1.0),
+            fsync_error_probability: rate(random, 0.001),
+            corruption_probability: rate(random, 0.05),
             clock_drift_ppm_max: [0, 500, 5_000, 50_000][random.below(4) as usize],
             fault_interval_ms_mean: [0, 100, 500, 2_000][random.below(4) as usize],
             fault_weights,
@@ -181,6 +212,78 @@ impl SimOptions {
             disk_stall_ms_min: random.between(10, 200),
             disk_stall_ms_max: random.between(200, 5_000),
             clock_step_ms_max: [0, 100, 2_000][random.below(3) as usize],
+        }
+    }
+
+    /// Crashes often, of groups up to the whole cluster, restarting soon; slow fsyncs (a write
+    /// takes up to a hundred times a message's latency) and torn writes; pauses, partitions and
+    /// disk stalls maybe; no corruption, which would keep a node down for good.
+    fn durability(self, random: &mut Random) -> SimOptions {
+        let latency_ms_min = random.between(0, 2);
+        let disk_latency_ms_min = random.between(1, 10);
+        let maybe = |random: &mut Random, max: u64| match random.chance(0.5) {
+            true => random.between(1, max),
+            false => 0,
+        };
+        let fault_weights = FaultWeights {
+            crash: random.between(2, 10),
+            pause: maybe(random, 3),
+            partition: maybe(random, 3),
+            clog: 0,
+            disk_stall: maybe(random, 5),
+            clock_step: 0,
+            crash_group: random.between(2, 10),
+        };
+        SimOptions {
+            latency_ms_min,
+            latency_ms_max: latency_ms_min + random.between(1, 10),
+            disk_latency_ms_min,
+            disk_latency_ms_max: disk_latency_ms_min + random.between(5, 100),
+            torn_write_probability: [0.5, 1.0][random.below(2) as usize],
+            fsync_error_probability: 0.0,
+            corruption_probability: 0.0,
+            fault_interval_ms_mean: [100, 300, 1_000][random.below(3) as usize],
+            fault_weights,
+            crashed_max: self.node_count,
+            down_ms_min: random.between(10, 100),
+            down_ms_max: random.between(100, 2_000),
+            ..self
+        }
+    }
+
+    /// Partitions and clogs often, on a lossy, duplicating, reordering network; no crashes.
+    fn network(self, random: &mut Random) -> SimOptions {
+        let fault_weights = FaultWeights {
+            crash: 0,
+            pause: weight(random),
+            partition: random.between(3, 10),
+            clog: random.between(1, 10),
+            disk_stall: 0,
+            clock_step: weight(random),
+            crash_group: 0,
+        };
+        SimOptions {
+            loss_probability: random.between(1, 300) as f64 / 1000.0,
+            duplicate_probability: random.between(0, 200) as f64 / 1000.0,
+            reorder_probability: [0.1, 1.0][random.below(2) as usize],
+            fault_interval_ms_mean: [100, 300, 1_000][random.below(3) as usize],
+            fault_weights,
+            ..self
+        }
+    }
+
+    /// The same options for a cluster of `node_count`, with `crashed_max` scaled as a swarm
+    /// profile draws it: the whole cluster if it was the whole cluster, else a minority.
+    pub fn with_node_count(self, node_count: usize) -> SimOptions {
+        let crashed_max = if self.crashed_max >= self.node_count {
+            node_count
+        } else {
+            node_count.saturating_sub(1) / 2
+        };
+        SimOptions {
+            node_count,
+            crashed_max,
+            ..self
         }
     }
 
@@ -245,6 +348,24 @@ impl SimOptions {
     }
 }
 
+/// A fault kind's weight: off half the time, else 1 to 10.
+fn weight(random: &mut Random) -> u64 {
+    if random.chance(0.5) {
+        random.between(1, 10)
+    } else {
+        0
+    }
+}
+
+/// A probability: zero half the time, else up to `max`, rounded to a millionth.
+fn rate(random: &mut Random, max: f64) -> f64 {
+    if random.chance(0.5) {
+        (random.below(1000) as f64 / 1000.0 * max * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
 /// One `name = value` line per option, in declaration order, so two runs' options can be diffed.
 impl fmt::Display for SimOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -289,13 +410,15 @@ impl fmt::Display for SimOptions {
             (
                 "fault_weights",
                 format!(
-                    "crash {} pause {} partition {} clog {} disk_stall {} clock_step {}",
+                    "crash {} pause {} partition {} clog {} disk_stall {} clock_step {} \
+                     crash_group {}",
                     weights.crash,
                     weights.pause,
                     weights.partition,
                     weights.clog,
                     weights.disk_stall,
-                    weights.clock_step
+                    weights.clock_step,
+                    weights.crash_group
                 ),
             ),
             ("crashed_max", self.crashed_max.to_string()),

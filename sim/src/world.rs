@@ -444,7 +444,17 @@ where
 
     fn boot(&mut self, node: u32) {
         let first = self.nodes[node as usize].incarnation == 0;
-        if !first && self.disk_random.chance(self.options.corruption_probability) {
+        // A corrupted disk keeps its node down for good, so random corruption never takes more
+        // disks than `crashed_max` allows down: the rest can always serve once faults stop.
+        let corrupted_count = self
+            .nodes
+            .iter()
+            .filter(|other| other.disk.is_corrupted())
+            .count();
+        if !first
+            && self.disk_random.chance(self.options.corruption_probability)
+            && corrupted_count < self.options.crashed_max
+        {
             self.nodes[node as usize].disk.corrupt();
             self.trace(|world| TraceKind::DiskCorrupted {
                 node: world.ids[node as usize],
@@ -646,7 +656,7 @@ where
                     to: to_id,
                     id,
                     deliver_at: at,
-                    message: message.clone(),
+                    message: &message,
                 });
                 if let Some(duplicate_at) = duplicate_at {
                     let copy = self.message_id_next;
@@ -698,7 +708,7 @@ where
             to,
             id,
             deliver_at: Instant::NEVER,
-            message,
+            message: &message,
         });
         self.trace(|_| TraceKind::Drop {
             from,
@@ -774,7 +784,7 @@ where
             node,
             client,
             request,
-            body: body.clone(),
+            body: &body,
         });
         self.queue.push(
             self.now + latency,
@@ -867,7 +877,7 @@ where
             node,
             client,
             request,
-            body: body.clone(),
+            body: &body,
         });
         self.responses.push(ClientResponse {
             time: self.now,
@@ -1221,17 +1231,19 @@ where
 
     fn apply_fault(&mut self, action: FaultAction) {
         match action {
-            FaultAction::Crash { node, down } => {
-                self.crash(node);
-                let index = self.expect_index(node);
-                let incarnation = self.nodes[index as usize].incarnation;
-                self.queue.push(
-                    self.now + down,
-                    Event::Boot {
-                        node: index,
-                        incarnation,
-                    },
-                );
+            FaultAction::Crash { nodes } => {
+                for (node, down) in nodes {
+                    self.crash(node);
+                    let index = self.expect_index(node);
+                    let incarnation = self.nodes[index as usize].incarnation;
+                    self.queue.push(
+                        self.now + down,
+                        Event::Boot {
+                            node: index,
+                            incarnation,
+                        },
+                    );
+                }
             }
             FaultAction::Pause { node, duration } => {
                 self.pause(node, duration);
@@ -1285,10 +1297,17 @@ where
 
     // ----- observing -----
 
-    fn trace(
+    /// Record an event if anything consumes the trace. Payloads (messages, requests, responses)
+    /// are borrowed: hashing and writing read them in place, and only a trace kept in memory
+    /// copies them.
+    fn trace<'a>(
         &mut self,
-        kind: impl FnOnce(&Self) -> TraceKind<MessageOf<H>, RequestOf<H>, ResponseOf<H>>,
-    ) {
+        kind: impl FnOnce(&Self) -> TraceKind<&'a MessageOf<H>, &'a RequestOf<H>, &'a ResponseOf<H>>,
+    ) where
+        MessageOf<H>: 'a,
+        RequestOf<H>: 'a,
+        ResponseOf<H>: 'a,
+    {
         if self.tracer.is_active() {
             let event = TraceEvent {
                 time: self.now,

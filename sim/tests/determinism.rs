@@ -24,6 +24,7 @@ fn faulty_world(seed: u64, trace: TraceSettings) -> World<impl FnMut(Boot) -> Pi
             clog: 1,
             disk_stall: 1,
             clock_step: 1,
+            crash_group: 1,
         },
         clock_step_ms_max: 300,
         ..SimOptions::default()

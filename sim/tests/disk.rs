@@ -128,3 +128,36 @@ fn storage_errors_stop_the_node() {
     );
     assert!(world.node(1).is_none());
 }
+
+// Rule: random corruption at restart never keeps more disks down for good than `crashed_max`
+// allows, so the cluster can always serve again once faults stop (here a lone node, which
+// must not be lost to a corruption after its fsync failed).
+#[test]
+fn random_corruption_stays_within_crashed_max() {
+    let mut world = probe_world(
+        SimOptions {
+            corruption_probability: 1.0,
+            crashed_max: 0,
+            ..fixed_options()
+        },
+        &NODES,
+    );
+    world.crash(1);
+    world.restart(1);
+    assert_eq!(world.status(1), NodeStatus::Running);
+
+    let mut world = probe_world(
+        SimOptions {
+            corruption_probability: 1.0,
+            crashed_max: 1,
+            ..fixed_options()
+        },
+        &NODES,
+    );
+    world.crash(1);
+    world.restart(1);
+    assert_eq!(
+        world.status(1),
+        NodeStatus::Stopped(StorageFailure::Corruption)
+    );
+}

@@ -44,3 +44,35 @@ fn display_prints_every_knob() {
     assert!(count >= 30, "Debug listed only {count} fields");
     println!("{printed}");
 }
+
+// Rule: swarm seeds draw profiles, not one average world: some crash whole groups, up to the
+// whole cluster, over slow disks without corruption (durability); some run with no crashes at
+// all and a lossy network (network); and every drawn world keeps its crash bound consistent.
+#[test]
+fn swarm_draws_durability_and_network_profiles() {
+    let drawn: Vec<SimOptions> = (0..100).map(SimOptions::draw).collect();
+    let durability = drawn.iter().filter(|options| {
+        options.crashed_max == options.node_count
+            && options.fault_weights.crash_group > 0
+            && options.corruption_probability == 0.0
+            && options.disk_latency_ms_max > options.latency_ms_max
+    });
+    assert!(durability.count() >= 20, "too few durability seeds");
+    let network = drawn.iter().filter(|options| {
+        options.fault_weights.crash == 0
+            && options.fault_weights.crash_group == 0
+            && options.loss_probability > 0.0
+            && options.fault_weights.partition > 0
+    });
+    assert!(network.count() >= 10, "too few network seeds");
+    for options in &drawn {
+        let whole = options.crashed_max == options.node_count;
+        assert!(whole || options.crashed_max == (options.node_count - 1) / 2);
+        assert!(
+            !whole || options.corruption_probability == 0.0,
+            "a world that may crash every node never corrupts a disk for good"
+        );
+        let resized = options.clone().with_node_count(5);
+        assert_eq!(resized.crashed_max, if whole { 5 } else { 2 });
+    }
+}

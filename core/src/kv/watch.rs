@@ -104,6 +104,9 @@ pub struct WatchHub {
     streams: BTreeMap<StreamId, WatchStream>,
     /// When the next periodic progress notification is due; `None` until a watch asks for them.
     next_progress_at: Option<Instant>,
+    /// The lowest `next_revision` of any watcher (`None` without watchers), kept exact, so that
+    /// the delivery step after every input costs nothing while every watcher is synced.
+    lowest_next_revision: Option<i64>,
 }
 
 fn header(store: &MvccStore) -> ResponseHeader {
@@ -147,7 +150,12 @@ impl WatchHub {
         } else {
             stream.free_id()
         };
+        let next_revision = watcher.next_revision;
         stream.watchers.insert(watch_id, watcher);
+        self.lowest_next_revision = Some(
+            self.lowest_next_revision
+                .map_or(next_revision, |lowest| lowest.min(next_revision)),
+        );
         let created = WatchResponse {
             header: header(store),
             watch_id,
@@ -169,6 +177,7 @@ impl WatchHub {
             return;
         };
         if stream.watchers.remove(&watch_id).is_some() {
+            self.update_lowest_next_revision();
             let canceled = WatchResponse {
                 header: header(store),
                 watch_id,
@@ -205,6 +214,16 @@ impl WatchHub {
     pub fn close_client(&mut self, client: ClientId) {
         self.streams
             .retain(|(stream_client, _), _| *stream_client != client);
+        self.update_lowest_next_revision();
+    }
+
+    fn update_lowest_next_revision(&mut self) {
+        self.lowest_next_revision = self
+            .streams
+            .values()
+            .flat_map(|stream| stream.watchers.values())
+            .map(|watcher| watcher.next_revision)
+            .min();
     }
 
     pub fn watcher_count(&self) -> usize {
@@ -216,10 +235,18 @@ impl WatchHub {
 
     /// True when some watcher still lacks revisions the store has.
     pub fn has_unsynced(&self, store: &MvccStore) -> bool {
-        self.streams
-            .values()
-            .flat_map(|stream| stream.watchers.values())
-            .any(|w| !w.is_synced(store))
+        let unsynced = self
+            .lowest_next_revision
+            .is_some_and(|lowest| lowest <= store.current_revision());
+        debug_assert_eq!(
+            unsynced,
+            self.streams
+                .values()
+                .flat_map(|stream| stream.watchers.values())
+                .any(|w| !w.is_synced(store)),
+            "lowest_next_revision is stale"
+        );
+        unsynced
     }
 
     /// One step of delivery: every watcher behind the store gets its next batch (see the module
@@ -230,9 +257,16 @@ impl WatchHub {
         events_per_step_max: usize,
         notify: &mut Notifications<Response>,
     ) {
+        if !self.has_unsynced(store) {
+            return;
+        }
+        let mut lowest: Option<i64> = None;
         for (&stream_id, stream) in &mut self.streams {
             stream.watchers.retain(|&watch_id, watcher| {
                 if watcher.is_synced(store) {
+                    lowest = Some(
+                        lowest.map_or(watcher.next_revision, |l| l.min(watcher.next_revision)),
+                    );
                     return true;
                 }
                 if watcher.next_revision < store.compact_revision() {
@@ -242,9 +276,12 @@ impl WatchHub {
                 if let Some(response) = next_batch(watcher, watch_id, store, events_per_step_max) {
                     send(notify, stream_id, response);
                 }
+                lowest =
+                    Some(lowest.map_or(watcher.next_revision, |l| l.min(watcher.next_revision)));
                 true
             });
         }
+        self.lowest_next_revision = lowest;
     }
 
     /// Periodic progress notifications for watches that asked for them (etcd's

@@ -468,12 +468,16 @@ impl Raft {
         let new = self.log.accept(&entries);
         self.persist_entries(new);
         self.log.commit_to(commit.min(last_new));
-        self.send_after_persist(
-            from,
-            MessageBody::AppendResponse(AppendResult::Accepted {
-                match_index: last_new,
-            }),
-        );
+        let accepted = MessageBody::AppendResponse(AppendResult::Accepted {
+            match_index: last_new,
+        });
+        if cfg!(feature = "mutation-ack-before-persist") {
+            // The planted bug of the simulator's self-test: the leader may count entries that a
+            // crash can still take away from this member.
+            self.send(from, accepted);
+        } else {
+            self.send_after_persist(from, accepted);
+        }
     }
 
     /// Raft §7: install a snapshot unless the log already has what it holds.
