@@ -58,12 +58,21 @@ impl Scenario {
     /// The one command that replays this scenario's run for `seed` with `overrides`.
     pub fn replay_command(&self, seed: u64, overrides: &[(String, String)]) -> String {
         format!(
-            "cargo run --release -p detcd-scenarios -- run {} --seed {seed}{}",
+            "cargo run --release -p detcd-scenarios{} -- run {} --seed {seed}{}",
+            BUILD_FEATURES,
             self.name,
             set_arguments(overrides)
         )
     }
 }
+
+/// The cargo flags that build the binary running now, as far as they change what a seed does:
+/// a run on the mutated core replays only on the mutated core.
+pub const BUILD_FEATURES: &str = if cfg!(feature = "mutation-ack-before-persist") {
+    " --features mutation-ack-before-persist"
+} else {
+    ""
+};
 
 /// The `--set key=value` arguments that give `overrides`, each with a leading space.
 pub fn set_arguments(overrides: &[(String, String)]) -> String {

@@ -41,7 +41,11 @@ const KNOBS: &[(&str, Setter)] = &[
         options.recovery_bound = Duration::from_millis(number(value)?);
         Ok(())
     }),
-    knob!("node_count", positive, sim.node_count),
+    // A different cluster size keeps the drawn crash bound's meaning: a minority, or all.
+    ("node_count", |options, value| {
+        options.sim = options.sim.clone().with_node_count(positive(value)?);
+        Ok(())
+    }),
     knob!("latency_ms_min", number, sim.latency_ms_min),
     knob!("latency_ms_max", number, sim.latency_ms_max),
     knob!("client_latency_ms_min", number, sim.client_latency_ms_min),
@@ -57,6 +61,7 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("clock_drift_ppm_max", number, sim.clock_drift_ppm_max),
     knob!("fault_interval_ms_mean", number, sim.fault_interval_ms_mean),
     knob!("fault_weights.crash", number, sim.fault_weights.crash),
+    knob!("fault_weights.crash_group", number, sim.fault_weights.crash_group),
     knob!("fault_weights.pause", number, sim.fault_weights.pause),
     knob!("fault_weights.partition", number, sim.fault_weights.partition),
     knob!("fault_weights.clog", number, sim.fault_weights.clog),

@@ -118,3 +118,20 @@ fn every_printed_option_has_an_override_key() {
         apply(&mut options, key, value).unwrap_or_else(|error| panic!("{key}={value}: {error}"));
     }
 }
+
+// Rule: changing the cluster size keeps what the drawn crash bound meant: a minority of the new
+// cluster, or the whole of it when the seed allowed every node down at once.
+#[test]
+fn node_count_scales_the_crash_bound() {
+    let mut minority = RunOptions::swarm(1);
+    minority.sim.node_count = 5;
+    minority.sim.crashed_max = 2;
+    apply(&mut minority, "node_count", "7").expect("known key");
+    assert_eq!((minority.sim.node_count, minority.sim.crashed_max), (7, 3));
+
+    let mut whole = RunOptions::swarm(1);
+    whole.sim.node_count = 7;
+    whole.sim.crashed_max = 7;
+    apply(&mut whole, "node_count", "3").expect("known key");
+    assert_eq!((whole.sim.node_count, whole.sim.crashed_max), (3, 3));
+}
