@@ -35,6 +35,10 @@ use detcd_sim::run::{RunOptions, run};
 use detcd_sim::workload::Workload;
 use detcd_sim::{Boot, SimOptions, TraceSettings, World};
 
+/// The allocator of the `detcd-sim` binary, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NODES: [u64; 5] = [1, 2, 3, 4, 5];
 /// Deliveries per measured iteration: large enough that building the world is noise.
 const DELIVERIES_PER_ITERATION: u64 = 200_000;

@@ -23,6 +23,12 @@ use detcd_sim::shrink::{self, Shrunk};
 use detcd_sim::trace::TraceSettings;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A run allocates and frees millions of small messages, entries and history records; mimalloc
+/// takes a fifth off a swarm run's time compared with the system allocator. Which allocator
+/// serves a run changes no result.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "detcd-sim",
