@@ -43,10 +43,7 @@ impl Budget {
 
     /// The budget cut to a share of its steps, for a check made of two attempts.
     pub fn with_steps(&self, steps_max: u64) -> Self {
-        Budget {
-            steps_max,
-            ..*self
-        }
+        Budget { steps_max, ..*self }
     }
 }
 

@@ -30,14 +30,20 @@ fn swarm_catches_acknowledgement_before_persist() {
 
     let command = swarm.replay_command(seed, &[]);
     let arguments = command
-        .strip_prefix("cargo run --release -p detcd-scenarios --features mutation-ack-before-persist -- ")
+        .strip_prefix(
+            "cargo run --release -p detcd-scenarios --features mutation-ack-before-persist -- ",
+        )
         .unwrap_or_else(|| panic!("the replay names the mutated build: {command}"));
     let replay = Command::new(env!("CARGO_BIN_EXE_detcd-sim"))
         .args(arguments.split_whitespace())
         .output()
         .expect("detcd-sim starts");
     let text = String::from_utf8_lossy(&replay.stdout);
-    assert_eq!(replay.status.code(), Some(1), "seed {seed} replays as a failure:\n{text}");
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "seed {seed} replays as a failure:\n{text}"
+    );
     assert!(
         text.contains(&violation),
         "the replay of seed {seed} shows {violation:?}:\n{text}"

@@ -995,8 +995,7 @@ mod tests {
             assert_eq!(rewound.live_digest(), expected.live_digest());
         }
         // Stores that answer differently have different digests.
-        let digests: std::collections::BTreeSet<u128> =
-            copies.iter().map(Store::live_digest).collect();
+        let digests: BTreeSet<u128> = copies.iter().map(Store::live_digest).collect();
         assert_eq!(digests.len(), copies.len());
         // The compaction made at revision 3 stays; the second put of "b" is gone.
         store.rewind(3);
