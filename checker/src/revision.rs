@@ -216,6 +216,10 @@ struct Floor {
 struct Frame {
     revision: i64,
     floor: Floor,
+    /// Revokes whose response names the gap's revision and whose lease holds keys below it:
+    /// each may be the gap's writer, and is tried before the fillers. (Once a filler stands in
+    /// the gap instead, a revoke must find its lease empty, or its response is wrong.)
+    revokes: Vec<usize>,
     /// The fillers that may stand in the gap, most urgent first (computed on first use).
     candidates: Option<Candidates>,
     /// The filler now standing in the gap.
@@ -325,9 +329,11 @@ impl Pass<'_> {
         if memo_key.as_ref().is_some_and(|key| self.memo.contains(key)) {
             return;
         }
+        let revokes = self.writing_revokes(revision);
         frames.push(Frame {
             revision,
             floor,
+            revokes,
             candidates: None,
             chosen: None,
             tried: FastSet::default(),
@@ -345,38 +351,44 @@ impl Pass<'_> {
                 self.out_of_budget = true;
                 return Step::Failed;
             }
-            let writer = match self.known_writer(revision) {
+            let writer = match self.certain_writer(revision) {
                 Err(()) => return Step::Failed,
                 Ok(None) => return Step::Gap,
                 Ok(Some(writer)) => writer,
             };
-            if !self.place(floor, writer) {
-                return Step::Failed;
-            }
-            let changes = self.store.changes_at(revision);
-            if let Some(witness) =
-                self.plan
-                    .contradiction(self.operations, &self.store, &changes, None)
-            {
-                let kind = FailureKind::Contradicted {
-                    writer: Some(writer),
-                    witness,
-                };
-                let _: Option<()> = self.fail(revision, kind);
-                return Step::Failed;
-            }
-            if !self.place_slot(floor) {
+            if !self.place_writer(floor, revision, writer) {
                 return Step::Failed;
             }
         }
         Step::Done
     }
 
-    /// The completed operation that wrote `revision`: the one certain writer, or a revoke
-    /// that deletes keys. `Ok(None)` means no response claims the revision; `Err` that two do.
-    fn known_writer(&mut self, revision: i64) -> Result<Option<usize>, ()> {
+    /// Places `writer` as the writer of `revision`, checks what it wrote against the evidence,
+    /// then places the rest of the revision's operations.
+    fn place_writer(&mut self, floor: &mut Floor, revision: i64, writer: usize) -> bool {
+        if !self.place(floor, writer) {
+            return false;
+        }
+        let changes = self.store.changes_at(revision);
+        if let Some(witness) = self
+            .plan
+            .contradiction(self.operations, &self.store, &changes, None)
+        {
+            let kind = FailureKind::Contradicted {
+                writer: Some(writer),
+                witness,
+            };
+            let _: Option<()> = self.fail(revision, kind);
+            return false;
+        }
+        self.place_slot(floor)
+    }
+
+    /// The completed operation that certainly wrote `revision`, if one did. `Ok(None)` means no
+    /// such response claims the revision; `Err` that two do.
+    fn certain_writer(&mut self, revision: i64) -> Result<Option<usize>, ()> {
         match self.plan.writers.get(revision) {
-            [writer] => return Ok(Some(*writer)),
+            [writer] => Ok(Some(*writer)),
             [first, second, ..] => {
                 let kind = FailureKind::TwoWriters {
                     first: *first,
@@ -384,22 +396,25 @@ impl Pass<'_> {
                 };
                 // Two responses claim the revision whatever stands in the gaps.
                 self.settle(revision, self.store.revision, kind);
-                return Err(());
+                Err(())
             }
-            _ => {}
+            [] => Ok(None),
         }
-        // A revoke writes exactly when its lease holds keys.
-        let revoke = self
-            .plan
+    }
+
+    /// The revokes naming `revision` that would write it on the store just below it: their
+    /// lease holds keys.
+    fn writing_revokes(&self, revision: i64) -> Vec<usize> {
+        self.plan
             .others
             .get(revision)
             .iter()
             .copied()
-            .find(|&index| match self.operations[index].input {
+            .filter(|&index| match self.operations[index].input {
                 Request::LeaseRevoke { id } => self.store.lease_holds_keys(id),
                 _ => false,
-            });
-        Ok(revoke)
+            })
+            .collect()
     }
 
     /// The next filler that can stand in the frame's gap, with the walk placed through the
@@ -407,6 +422,22 @@ impl Pass<'_> {
     fn next_candidate(&mut self, frame: &mut Frame) -> Option<Floor> {
         let revision = frame.revision;
         self.rewind(revision - 1);
+        while !frame.revokes.is_empty() {
+            let revoke = frame.revokes.remove(0);
+            if self.meter.step_expired() {
+                self.out_of_budget = true;
+                return None;
+            }
+            let mut next = frame.floor;
+            if self.place_writer(&mut next, revision, revoke) {
+                frame.accepted = true;
+                return Some(next);
+            }
+            if self.out_of_budget || self.settled {
+                return None;
+            }
+            self.rewind(revision - 1);
+        }
         if frame.candidates.is_none() {
             frame.candidates = Some(self.candidates(revision, true));
         }

@@ -612,3 +612,41 @@ fn unknown_delete_explains_a_vanished_leased_key() {
         "{report}"
     );
 }
+
+// A revoke whose lease held keys writes a revision only if nothing overwrote those keys first:
+// when a write with an unknown outcome took the revision the revoke's response names and
+// detached the lease's only key, the revoke wrote nothing and returned that same revision. (A
+// swarm history, seed 1368, was once called a violation for this.)
+#[test]
+fn unknown_write_may_empty_a_lease_before_its_revoke() {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, Request::LeaseGrant { id: 7, ttl: 60 });
+    let granted = Response::LeaseGrant {
+        header: header(1),
+        id: 7,
+        ttl: 60,
+    };
+    history.ok(0, 1, 5, granted);
+    history.invoke(0, 2, 10, put("a", "1", 7));
+    let put_done = Response::Put {
+        header: header(2),
+        prev_kv: None,
+    };
+    history.ok(0, 2, 15, put_done);
+    // Overwrites "a" without the lease; its client never learns the outcome.
+    history.invoke(1, 3, 20, put("a", "2", 0));
+    history.timed_out(1, 3, 30);
+    history.invoke(0, 4, 25, Request::LeaseRevoke { id: 7 });
+    history.ok(0, 4, 35, Response::LeaseRevoke { header: header(3) });
+    // "a" survived the revoke, as the unknown put wrote it at revision 3.
+    history.get(2, 5, (40, 50), "a", Some(kv("a", "2", 2, 3, 2)), 3);
+    let report = history.check();
+    assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
+
+    // Without the overwrite, the revoke deleted "a" at revision 3, and the read is a violation.
+    let mut without = Recorder {
+        records: history.records.clone(),
+    };
+    without.records.drain(4..6);
+    assert_eq!(without.check().verdict, Verdict::NotLinearizable);
+}
