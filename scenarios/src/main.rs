@@ -24,7 +24,7 @@ use detcd_sim::trace::TraceSettings;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A run allocates and frees millions of small messages, entries and history records; mimalloc
-/// takes a fifth off a swarm run's time compared with the system allocator. Which allocator
+/// takes over a quarter off a swarm run's time compared with the system allocator. Which allocator
 /// serves a run changes no result.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
