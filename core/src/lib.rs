@@ -11,9 +11,10 @@ pub mod kv;
 pub mod node;
 pub mod raft;
 pub mod state_machine;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
 
 pub use io::{ClientId, Input, Machine, NodeId, Output, PersistToken, RequestId};
-pub use node::{Node, NodeConfig};
+pub use node::{Boot, Node, NodeConfig};
 pub use time::{Duration, Instant};

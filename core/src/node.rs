@@ -5,14 +5,17 @@
 //! applied it; linearizable reads wait for a quorum-confirmed read index; local and leader-only
 //! requests are served at once. Requests not answered within `request_timeout` fail with etcd's
 //! "request timed out" — their outcome is unknown, as in etcd.
+//!
+//! A driver starts a node with [`Node::boot`] and drives it with [`crate::io::step`]; see
+//! [`Boot`] for what it passes and [`crate::io`] for the rules.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{ClientId, Input, Machine, NodeId, Output, RequestId};
+use crate::io::{ClientId, Halt, Input, Machine, NodeId, Output, RequestId};
 use crate::raft::{Apply, ConfChange, EntryKind, Index, Message, PersistedState, Raft, RaftConfig};
-use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
+use crate::state_machine::{DecodeError, Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
 /// Tunables of a member beyond Raft's own.
@@ -42,6 +45,22 @@ impl NodeConfig {
     }
 }
 
+/// What a driver passes to start a member.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    pub config: NodeConfig,
+    /// What the member persisted: for a member of a new cluster, [`PersistedState::bootstrap`];
+    /// for one joining a running cluster, nothing (the default).
+    pub persisted: PersistedState,
+    /// This start of the member, greater than that of every earlier start (the simulator counts
+    /// boots; the server keeps a counter on disk). It tags the member's proposals and read
+    /// contexts, so that nothing meant for an earlier start serves a request of this one, and
+    /// the replicated sessions forget earlier starts once they see this one.
+    pub incarnation: u64,
+    /// The driver's time at the start; timers (the election timeout) run from here.
+    pub now: Instant,
+}
+
 /// What a log entry carries: the request and who must answer it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Proposal<R> {
@@ -59,27 +78,46 @@ struct NodeSnapshot {
     state: Vec<u8>,
 }
 
-/// Client sessions (Raft thesis §6.3): for each proposing member incarnation and client, the
-/// highest request id applied. Request ids of one client rise, so a proposal at or below it was
-/// applied already (a duplicate) and is skipped. Replicated, so every member skips the same ones.
+/// Sessions (Raft thesis §6.3): which proposals were applied, so that a proposal the network
+/// forwarded twice takes effect once. Replicated, so every member skips the same ones.
+///
+/// Each start of a member numbers its proposals 1, 2, 3, ... and stamps each with the lowest
+/// number it still waits on (its *floor*): below the floor, every proposal was applied already or
+/// was given up (answered "timed out", its outcome unknown), so none may take effect any more.
+/// The table keeps, per member, only its latest start and the numbers applied at or above the
+/// floor: a few entries, however many clients and requests the member has served.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Sessions {
-    applied: BTreeMap<(NodeId, u64, ClientId), RequestId>,
+    members: BTreeMap<NodeId, MemberSession>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct MemberSession {
+    incarnation: u64,
+    floor: u64,
+    /// Numbers applied at or above `floor`.
+    applied: BTreeSet<u64>,
 }
 
 impl Sessions {
-    /// Record `origin` as applied; false if it (or a later request of its client) already was.
+    /// Record `origin` as applied; false if it must not take effect: it was applied already, it
+    /// lies below its member's floor, or it comes from an earlier start than one already seen.
     fn first_time(&mut self, origin: Origin) -> bool {
-        let key = (origin.node, origin.session, origin.client);
-        if self
-            .applied
-            .get(&key)
-            .is_some_and(|&last| origin.request <= last)
-        {
+        let session = self.members.entry(origin.node).or_default();
+        if origin.incarnation < session.incarnation {
             return false;
         }
-        self.applied.insert(key, origin.request);
-        true
+        if origin.incarnation > session.incarnation {
+            *session = MemberSession {
+                incarnation: origin.incarnation,
+                ..MemberSession::default()
+            };
+        }
+        if origin.floor > session.floor {
+            session.floor = origin.floor;
+            session.applied = session.applied.split_off(&origin.floor);
+        }
+        origin.sequence >= session.floor && session.applied.insert(origin.sequence)
     }
 }
 
@@ -88,17 +126,35 @@ impl Sessions {
 enum Pending {
     Write(ClientId, RequestId),
     Read(u64),
+    Transfer(ClientId, RequestId),
 }
 
-/// Who answers a proposal once applied: the member and its session (one incarnation of the
-/// process), and the client's ids. The session keeps an entry proposed before a restart from
-/// answering a request of the new incarnation that reuses the same ids.
+/// Who answers a proposal once applied: the member and its start (incarnation), and the client's
+/// ids. The incarnation keeps an entry proposed before a restart from answering a request of the
+/// new start that reuses the same ids. `sequence` and `floor` are for [`Sessions`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Origin {
     node: NodeId,
-    session: u64,
+    incarnation: u64,
+    sequence: u64,
+    floor: u64,
     client: ClientId,
     request: RequestId,
+}
+
+/// A write waiting to be applied.
+#[derive(Clone, Copy, Debug)]
+struct PendingWrite {
+    deadline: Instant,
+    sequence: u64,
+}
+
+/// A leader transfer waiting for the target to lead.
+#[derive(Debug)]
+struct PendingTransfer<R> {
+    target: NodeId,
+    body: R,
+    deadline: Instant,
 }
 
 /// A linearizable read waiting for its read index, then for the state machine to reach it.
@@ -120,37 +176,52 @@ pub struct Node<S: StateMachine> {
     state: S,
     now: Instant,
     leading: bool,
-    /// Writes this member proposed, by (client, request), with their deadlines.
-    pending_writes: BTreeMap<(ClientId, RequestId), Instant>,
+    /// Writes this member proposed, by (client, request).
+    pending_writes: BTreeMap<(ClientId, RequestId), PendingWrite>,
+    /// The sequence numbers of `pending_writes`: the lowest is the floor proposals carry.
+    pending_sequences: BTreeSet<u64>,
     pending_reads: BTreeMap<u64, PendingRead<S::Request>>,
+    pending_transfers: BTreeMap<(ClientId, RequestId), PendingTransfer<S::Request>>,
     /// Every pending request by deadline, so expiry and the next wake-up cost no scan.
     deadlines: BTreeSet<(Instant, Pending)>,
     /// Replicated: which proposals were applied, so each applies once.
     sessions: Sessions,
-    /// Random per incarnation (from the seed): tags this incarnation's proposals and read
-    /// contexts, so that an answer meant for an earlier incarnation never serves a new request.
-    session: u64,
+    /// This start of the member (see [`Boot::incarnation`]).
+    incarnation: u64,
+    /// The number of this start's next proposal.
+    next_sequence: u64,
     next_read_context: u64,
+    /// Set when the node met input it cannot accept; it then does nothing more.
+    halted: Option<Halt>,
     outputs: VecDeque<Output<Message, S::Response>>,
 }
 
 impl<S: StateMachine> Node<S> {
-    /// A member starting from what it persisted — for a member of a new cluster,
-    /// [`PersistedState::bootstrap`] — with a fresh state machine `state`.
-    pub fn restart(config: NodeConfig, state: S, persisted: PersistedState) -> Node<S> {
+    /// Start a member from what it persisted, with a fresh state machine `state`. Then drain it
+    /// ([`crate::io::drain`]): that gives its first deadline. Fails when the persisted snapshot
+    /// does not decode.
+    pub fn boot(boot: Boot, state: S) -> Result<Node<S>, Halt> {
+        let Boot {
+            config,
+            persisted,
+            incarnation,
+            now,
+        } = boot;
         let snapshot = persisted
             .snapshot
             .as_ref()
             .map(|s| s.data.clone())
             .unwrap_or_default();
         let raft = Raft::restart(config.raft.clone(), persisted);
-        let mut node = Node::with_raft(config, raft, state);
-        node.restore(&snapshot);
-        node
+        let mut node = Node::with_raft(config, raft, state, incarnation);
+        node.restore(&snapshot).map_err(|error| Halt {
+            reason: format!("cannot start: {error}"),
+        })?;
+        node.handle(Input::Timeout { now });
+        Ok(node)
     }
 
-    fn with_raft(config: NodeConfig, raft: Raft, state: S) -> Node<S> {
-        let session = splitmix64(config.raft.seed);
+    fn with_raft(config: NodeConfig, raft: Raft, state: S, incarnation: u64) -> Node<S> {
         Node {
             config,
             raft,
@@ -158,11 +229,16 @@ impl<S: StateMachine> Node<S> {
             now: Instant::ZERO,
             leading: false,
             pending_writes: BTreeMap::new(),
+            pending_sequences: BTreeSet::new(),
             pending_reads: BTreeMap::new(),
+            pending_transfers: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             sessions: Sessions::default(),
-            session,
-            next_read_context: splitmix64(session),
+            incarnation,
+            next_sequence: 1,
+            // Contexts start at a point far apart per start, so two starts' never meet.
+            next_read_context: splitmix64(incarnation),
+            halted: None,
             outputs: VecDeque::new(),
         }
     }
@@ -179,23 +255,35 @@ impl<S: StateMachine> Node<S> {
         &self.state
     }
 
-    /// Start an election now (etcd raft's `Campaign`), e.g. to script a scenario.
-    pub fn campaign(&mut self, now: Instant) {
-        self.now = now;
-        self.raft.campaign_now(now);
-        self.after_input();
+    /// This start of the member.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
-    /// Hand leadership to `target` (etcd's MoveLeader).
-    pub fn transfer_leadership(
-        &mut self,
-        now: Instant,
-        target: NodeId,
-    ) -> Result<(), ServiceError> {
-        self.now = now;
-        let result = self.raft.transfer_leadership(now, target);
-        self.after_input();
-        result
+    /// Requests waiting for an answer: writes, linearizable reads and leader transfers.
+    pub fn pending_requests(&self) -> usize {
+        self.pending_writes.len() + self.pending_reads.len() + self.pending_transfers.len()
+    }
+
+    /// How many proposal numbers the replicated sessions remember, over every member: a few per
+    /// member, however many clients came and went (see `Sessions`).
+    pub fn sessions_len(&self) -> usize {
+        self.sessions
+            .members
+            .values()
+            .map(|session| session.applied.len())
+            .sum()
+    }
+
+    /// Why the node stopped, if it did.
+    pub fn halted(&self) -> Option<&Halt> {
+        self.halted.as_ref()
+    }
+
+    /// Stop for good: everything not yet handed out is dropped, and every poll says why.
+    fn halt(&mut self, reason: String) {
+        self.outputs.clear();
+        self.halted = Some(Halt { reason });
     }
 
     fn handle_request(&mut self, client: ClientId, request: RequestId, body: S::Request) {
@@ -230,6 +318,7 @@ impl<S: StateMachine> Node<S> {
             } else {
                 ServiceError::NoLeader
             }),
+            Route::TransferLeader(target) => self.transfer(client, request, target, body),
         };
         if let Err(error) = result {
             self.respond(client, request, error.into());
@@ -244,9 +333,16 @@ impl<S: StateMachine> Node<S> {
         change: Option<ConfChange>,
         body: S::Request,
     ) -> Result<(), ServiceError> {
+        let sequence = self.next_sequence;
+        let floor = self
+            .pending_sequences
+            .first()
+            .map_or(sequence, |&pending| pending.min(sequence));
         let origin = Some(Origin {
             node: self.id(),
-            session: self.session,
+            incarnation: self.incarnation,
+            sequence,
+            floor,
             client,
             request,
         });
@@ -256,10 +352,38 @@ impl<S: StateMachine> Node<S> {
             body,
         });
         self.raft.propose(self.now, kind, data)?;
+        self.next_sequence += 1;
         let deadline = self.now + self.config.request_timeout;
-        self.pending_writes.insert((client, request), deadline);
+        let write = PendingWrite { deadline, sequence };
+        if let Some(replaced) = self.pending_writes.insert((client, request), write) {
+            // The client reused a request id while the first was pending, against the contract:
+            // forget the first, so that nothing refers to it.
+            self.forget_write(client, request, replaced);
+        }
+        self.pending_sequences.insert(sequence);
         self.deadlines
             .insert((deadline, Pending::Write(client, request)));
+        Ok(())
+    }
+
+    /// Hand leadership to `target`; answer once it leads (etcd's MoveLeader).
+    fn transfer(
+        &mut self,
+        client: ClientId,
+        request: RequestId,
+        target: NodeId,
+        body: S::Request,
+    ) -> Result<(), ServiceError> {
+        self.raft.transfer_leadership(self.now, target)?;
+        let deadline = self.now + self.config.request_timeout;
+        self.deadlines
+            .insert((deadline, Pending::Transfer(client, request)));
+        let transfer = PendingTransfer {
+            target,
+            body,
+            deadline,
+        };
+        self.pending_transfers.insert((client, request), transfer);
         Ok(())
     }
 
@@ -316,6 +440,9 @@ impl<S: StateMachine> Node<S> {
 
     /// Everything that follows an input: leadership duties, applying, reads, snapshots, outputs.
     fn after_input(&mut self) {
+        if self.halted.is_some() {
+            return;
+        }
         let leading = self.raft.is_leader();
         if leading != self.leading {
             self.leading = leading;
@@ -334,9 +461,12 @@ impl<S: StateMachine> Node<S> {
                 .propose(self.now, EntryKind::Normal, encode(&proposal));
         }
         self.notify(notify);
-        self.apply_committed();
+        if let Err(error) = self.apply_committed() {
+            return self.halt(error.to_string());
+        }
         self.collect_read_states();
         self.serve_ready_reads();
+        self.finish_transfers();
         self.expire_requests();
         self.maybe_snapshot();
         while let Some(batch) = self.raft.poll_persist() {
@@ -347,14 +477,22 @@ impl<S: StateMachine> Node<S> {
         }
     }
 
-    fn apply_committed(&mut self) {
+    /// Apply what Raft committed, in log order. Entries and snapshots come from disk or from
+    /// peers: one that does not decode stops the node.
+    fn apply_committed(&mut self) -> Result<(), DecodeError> {
         while let Some(apply) = self.raft.next_to_apply() {
             match apply {
-                Apply::Snapshot(snapshot) => self.restore(&snapshot.data),
+                Apply::Snapshot(snapshot) => self.restore(&snapshot.data)?,
                 Apply::Entry(entry) if entry.data.is_empty() => {}
-                Apply::Entry(entry) => self.apply_entry(entry.index, decode(&entry.data)),
+                Apply::Entry(entry) => {
+                    let proposal = decode(&entry.data).map_err(|error| {
+                        DecodeError::new(format!("the entry at index {}", entry.index), error)
+                    })?;
+                    self.apply_entry(entry.index, proposal);
+                }
             }
         }
+        Ok(())
     }
 
     fn apply_entry(&mut self, index: Index, proposal: Proposal<S::Request>) {
@@ -378,26 +516,47 @@ impl<S: StateMachine> Node<S> {
         self.notify(notify);
         if let Some(Origin {
             node,
-            session,
+            incarnation,
             client,
             request,
+            ..
         }) = proposal.origin
-            && (node, session) == (self.id(), self.session)
+            && (node, incarnation) == (self.id(), self.incarnation)
             && self.take_write(client, request)
         {
             self.respond(client, request, response);
         }
     }
 
-    /// Replace the replicated state with a snapshot's (empty: the bootstrap state).
-    fn restore(&mut self, data: &[u8]) {
+    /// Replace the replicated state with a snapshot's (empty: the bootstrap state). On an error
+    /// nothing changed.
+    fn restore(&mut self, data: &[u8]) -> Result<(), DecodeError> {
         let snapshot: NodeSnapshot = if data.is_empty() {
             NodeSnapshot::default()
         } else {
-            decode(data)
+            decode(data).map_err(|error| DecodeError::new("a snapshot", error))?
         };
+        self.state.restore(&snapshot.state)?;
         self.sessions = snapshot.sessions;
-        self.state.restore(&snapshot.state);
+        Ok(())
+    }
+
+    /// Answer the leader transfers whose target now leads.
+    fn finish_transfers(&mut self) {
+        if self.pending_transfers.is_empty() {
+            return;
+        }
+        let leader = self.raft.leader();
+        let done: Vec<(ClientId, RequestId)> = self
+            .pending_transfers
+            .iter()
+            .filter(|(_, transfer)| leader == Some(transfer.target))
+            .map(|(&key, _)| key)
+            .collect();
+        for (client, request) in done {
+            let transfer = self.take_transfer(client, request).expect("present");
+            self.serve(client, request, &transfer.body);
+        }
     }
 
     fn collect_read_states(&mut self) {
@@ -446,18 +605,72 @@ impl<S: StateMachine> Node<S> {
                         .expect("every indexed read is pending");
                     self.respond(read.client, read.request, ServiceError::Timeout.into());
                 }
+                Pending::Transfer(client, request) => {
+                    self.take_transfer(client, request);
+                    let error = ServiceError::LeaderTransferTimeout;
+                    self.respond(client, request, error.into());
+                }
             }
         }
     }
 
     /// Forget a pending write; false if it was not pending (answered or expired already).
     fn take_write(&mut self, client: ClientId, request: RequestId) -> bool {
-        let Some(deadline) = self.pending_writes.remove(&(client, request)) else {
+        let Some(write) = self.pending_writes.remove(&(client, request)) else {
             return false;
         };
-        self.deadlines
-            .remove(&(deadline, Pending::Write(client, request)));
+        self.forget_write(client, request, write);
         true
+    }
+
+    fn forget_write(&mut self, client: ClientId, request: RequestId, write: PendingWrite) {
+        self.pending_sequences.remove(&write.sequence);
+        self.deadlines
+            .remove(&(write.deadline, Pending::Write(client, request)));
+    }
+
+    fn take_transfer(
+        &mut self,
+        client: ClientId,
+        request: RequestId,
+    ) -> Option<PendingTransfer<S::Request>> {
+        let transfer = self.pending_transfers.remove(&(client, request))?;
+        self.deadlines
+            .remove(&(transfer.deadline, Pending::Transfer(client, request)));
+        Some(transfer)
+    }
+
+    /// A client's connection closed: its streams end, and its pending requests are forgotten,
+    /// unanswered (their outcome is unknown to a client that is gone). A forgotten write no
+    /// longer holds back the floor of this member's session, so if its proposal is still on its
+    /// way it will not take effect.
+    fn client_closed(&mut self, client: ClientId) {
+        self.state.client_closed(client);
+        let writes: Vec<RequestId> = self
+            .pending_writes
+            .range((client, RequestId::MIN)..=(client, RequestId::MAX))
+            .map(|(&(_, request), _)| request)
+            .collect();
+        for request in writes {
+            self.take_write(client, request);
+        }
+        let reads: Vec<u64> = self
+            .pending_reads
+            .iter()
+            .filter(|(_, read)| read.client == client)
+            .map(|(&context, _)| context)
+            .collect();
+        for context in reads {
+            self.take_read(context);
+        }
+        let transfers: Vec<RequestId> = self
+            .pending_transfers
+            .range((client, RequestId::MIN)..=(client, RequestId::MAX))
+            .map(|(&(_, request), _)| request)
+            .collect();
+        for request in transfers {
+            self.take_transfer(client, request);
+        }
     }
 
     fn take_read(&mut self, context: u64) -> Option<PendingRead<S::Request>> {
@@ -498,6 +711,9 @@ impl<S: StateMachine> Machine for Node<S> {
     type Response = S::Response;
 
     fn handle(&mut self, input: Input<Message, S::Request>) {
+        if self.halted.is_some() {
+            return;
+        }
         self.now = input.now();
         match input {
             Input::Timeout { now } => self.raft.handle_timeout(now),
@@ -509,12 +725,16 @@ impl<S: StateMachine> Machine for Node<S> {
                 ..
             } => self.handle_request(client, request, body),
             Input::Persisted { now, through } => self.raft.handle_persisted(now, through),
-            Input::ClientClosed { client, .. } => self.state.client_closed(client),
+            Input::ClientClosed { client, .. } => self.client_closed(client),
+            Input::Campaign { now } => self.raft.campaign_now(now),
         }
         self.after_input();
     }
 
     fn poll_output(&mut self) -> Output<Message, S::Response> {
+        if let Some(halt) = &self.halted {
+            return Output::Halt(halt.clone());
+        }
         self.outputs
             .pop_front()
             .unwrap_or_else(|| Output::Timeout(self.next_deadline()))
@@ -525,9 +745,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("encoding a proposal cannot fail")
 }
 
-/// Entries are written only by this code, so one that does not decode is a programmer error.
-fn decode<T: for<'de> Deserialize<'de>>(data: &[u8]) -> T {
-    postcard::from_bytes(data).expect("a log entry that this node wrote decodes")
+/// Entries and snapshots come back from disk or from peers: bytes that do not decode are input,
+/// reported as an error.
+fn decode<T: for<'de> Deserialize<'de>>(data: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(data)
 }
 
 /// A 64-bit mixing function (splitmix64's finalizer): spreads a seed over all bits.

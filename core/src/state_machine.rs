@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::io::{ClientId, RequestId};
+use crate::io::{ClientId, NodeId, RequestId};
 use crate::raft::{ConfChange, Index, Membership};
 use crate::time::Instant;
 
@@ -29,6 +29,9 @@ pub enum Route {
     Leader,
     /// A membership change (etcd's Cluster service), replicated as a configuration entry.
     ConfChange(ConfChange),
+    /// Hand leadership to this member (etcd's MoveLeader), on the leader only. Answered through
+    /// `serve` once the member leads, or with an error if it does not within the request timeout.
+    TransferLeader(NodeId),
 }
 
 /// Responses for clients other than the one whose request is being handled (watch events).
@@ -55,6 +58,8 @@ pub enum ServiceError {
     Membership(String),
     /// The request is larger than the node accepts.
     RequestTooLarge,
+    /// A leader transfer did not complete within the request timeout.
+    LeaderTransferTimeout,
 }
 
 impl ServiceError {
@@ -69,15 +74,49 @@ impl ServiceError {
             ServiceError::ProposalDropped => "raft proposal dropped",
             ServiceError::Membership(message) => message,
             ServiceError::RequestTooLarge => "etcdserver: request is too large",
+            ServiceError::LeaderTransferTimeout => {
+                "etcdserver: request timed out, leader transfer took too long"
+            }
         }
     }
 
     /// True when the request may have taken effect although it failed (the client must treat the
     /// outcome as unknown).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, ServiceError::Timeout | ServiceError::LeaderChanged)
+        matches!(
+            self,
+            ServiceError::Timeout
+                | ServiceError::LeaderChanged
+                | ServiceError::LeaderTransferTimeout
+        )
     }
 }
+
+/// Persisted or replicated data that does not decode: input from a disk or a peer, reported as a
+/// value, never a panic. The node halts on it (see [`crate::io::Halt`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What was being decoded: "a snapshot", "the entry at index 7".
+    pub what: String,
+    pub error: String,
+}
+
+impl DecodeError {
+    pub fn new(what: impl Into<String>, error: impl std::fmt::Display) -> DecodeError {
+        DecodeError {
+            what: what.into(),
+            error: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} does not decode: {}", self.what, self.error)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +192,8 @@ pub trait StateMachine {
     fn snapshot(&self) -> Vec<u8>;
 
     /// Replace the whole state with a snapshot's. An empty snapshot is the initial state (the
-    /// bootstrap snapshot every cluster starts from, which a joining member receives).
-    fn restore(&mut self, snapshot: &[u8]);
+    /// bootstrap snapshot every cluster starts from, which a joining member receives). The bytes
+    /// come from a disk or a peer: data that does not decode is an error, and leaves the state
+    /// as it was.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), DecodeError>;
 }

@@ -13,12 +13,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::io::{ClientId, Input, Machine, NodeId, Output, RequestId};
-use crate::node::{Node, NodeConfig};
+use crate::io::{self, ClientId, Driver, Input, NodeId, RequestId};
+use crate::node::{Boot, Node, NodeConfig};
 use crate::raft::{
     ConfChange, Index, Membership, Message, PersistBatch, PersistedState, Role, Term,
 };
-use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
+use crate::state_machine::{DecodeError, Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
 /// Requests to a [`Journal`].
@@ -30,13 +30,19 @@ pub enum JournalRequest {
     Read { linearizable: bool },
     /// Change the membership.
     Member(ConfChange),
+    /// Hand leadership to this member (at the leader).
+    TransferLeader(NodeId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalResponse {
-    Appended { index: Index },
+    Appended {
+        index: Index,
+    },
     Values(Vec<u64>),
     Members(Membership),
+    /// The member a transfer named leads now.
+    Transferred,
     Error(ServiceError),
 }
 
@@ -63,6 +69,7 @@ impl StateMachine for Journal {
                 linearizable: *linearizable,
             },
             JournalRequest::Member(change) => Route::ConfChange(*change),
+            JournalRequest::TransferLeader(target) => Route::TransferLeader(*target),
         }
     }
 
@@ -97,13 +104,14 @@ impl StateMachine for Journal {
         _: Instant,
         _: ClientId,
         _: RequestId,
-        _: &JournalRequest,
+        request: &JournalRequest,
         _: bool,
         _: &mut Notifications<JournalResponse>,
     ) -> Option<JournalResponse> {
-        Some(JournalResponse::Values(
-            self.applied.iter().map(|&(_, value)| value).collect(),
-        ))
+        Some(match request {
+            JournalRequest::TransferLeader(_) => JournalResponse::Transferred,
+            _ => JournalResponse::Values(self.applied.iter().map(|&(_, value)| value).collect()),
+        })
     }
 
     fn validate(&self, _: &JournalRequest) -> Result<(), JournalResponse> {
@@ -131,12 +139,14 @@ impl StateMachine for Journal {
         postcard::to_allocvec(self).expect("a journal encodes")
     }
 
-    fn restore(&mut self, snapshot: &[u8]) {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), DecodeError> {
         *self = if snapshot.is_empty() {
             Journal::default()
         } else {
-            postcard::from_bytes(snapshot).expect("a journal snapshot decodes")
+            postcard::from_bytes(snapshot)
+                .map_err(|error| DecodeError::new("a journal snapshot", error))?
         };
+        Ok(())
     }
 }
 
@@ -386,14 +396,18 @@ impl Cluster {
     pub fn restart(&mut self, id: NodeId) {
         assert!(self.nodes[&id].is_none(), "member {id} is running");
         let mut config = self.configs[&id].clone();
+        let crashes = self.incarnations[&id];
         // Each incarnation gets its own seed, as a real process would draw one.
-        config.raft.seed ^= self.incarnations[&id].wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let persisted = self.disks[&id].durable.clone();
-        self.nodes.insert(
-            id,
-            Some(Node::restart(config, Journal::default(), persisted)),
-        );
-        self.input(id, |now| Input::Timeout { now });
+        config.raft.seed ^= crashes.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let boot = Boot {
+            config,
+            persisted: self.disks[&id].durable.clone(),
+            incarnation: crashes + 1,
+            now: self.now,
+        };
+        let node = Node::boot(boot, Journal::default()).expect("a test disk decodes");
+        self.nodes.insert(id, Some(node));
+        self.drain(id, None);
     }
 
     /// What member `id` has durably persisted.
@@ -413,36 +427,58 @@ impl Cluster {
 
     /// Send a request with a chosen id, as a client that reuses ids across a restart would.
     pub fn request_with_id(&mut self, node: NodeId, request: RequestId, body: JournalRequest) {
+        self.send_request(node, 0, request, body);
+    }
+
+    /// Send a request from client connection `client` (the others use connection 0).
+    pub fn request_from(
+        &mut self,
+        node: NodeId,
+        client: ClientId,
+        body: JournalRequest,
+    ) -> RequestId {
+        let request = self.next_request;
+        self.next_request += 1;
+        self.send_request(node, client, request, body);
+        request
+    }
+
+    fn send_request(
+        &mut self,
+        node: NodeId,
+        client: ClientId,
+        request: RequestId,
+        body: JournalRequest,
+    ) {
         if self.is_up(node) {
             self.input(node, |now| Input::Request {
                 now,
-                client: 0,
+                client,
                 request,
                 body,
             });
         }
     }
 
-    /// Start an election on `id` now (etcd raft's Campaign).
-    pub fn campaign(&mut self, id: NodeId) {
-        let now = self.now;
-        if let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) {
-            node.campaign(now);
-        }
-        self.drain(id);
+    /// Client connection `client` to member `node` closed.
+    pub fn close_client(&mut self, node: NodeId, client: ClientId) {
+        self.input(node, |now| Input::ClientClosed { now, client });
     }
 
-    /// Ask the leader `id` to hand leadership to `target`.
+    /// Start an election on `id` now (etcd raft's Campaign).
+    pub fn campaign(&mut self, id: NodeId) {
+        self.input(id, |now| Input::Campaign { now });
+    }
+
+    /// Ask the leader `id` to hand leadership to `target`; an error if it refuses at once. The
+    /// answer to the request comes once `target` leads.
     pub fn transfer_leadership(&mut self, id: NodeId, target: NodeId) -> Result<(), ServiceError> {
-        let now = self.now;
-        let node = self
-            .nodes
-            .get_mut(&id)
-            .and_then(Option::as_mut)
-            .expect("member is up");
-        let result = node.transfer_leadership(now, target);
-        self.drain(id);
-        result
+        assert!(self.is_up(id), "member {id} is up");
+        let request = self.request(id, JournalRequest::TransferLeader(target));
+        match self.reply(request) {
+            Some(JournalResponse::Error(error)) => Err(error.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// Every answer received so far.
@@ -546,41 +582,31 @@ impl Cluster {
     }
 
     fn input(&mut self, id: NodeId, input: impl FnOnce(Instant) -> Input<Message, JournalRequest>) {
-        let now = self.now;
-        let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else {
-            return;
-        };
-        node.handle(input(now));
-        self.drain(id);
+        let input = input(self.now);
+        self.drain(id, Some(input));
     }
 
-    /// Carry out a member's outputs, then check the cluster-wide invariants.
-    fn drain(&mut self, id: NodeId) {
-        loop {
-            let Some(node) = self.nodes.get_mut(&id).and_then(Option::as_mut) else {
-                return;
-            };
-            match node.poll_output() {
-                Output::Persist(batch) => self.persist(id, batch),
-                Output::Send { to, message } => self.send(id, to, message),
-                Output::Respond { request, body, .. } => {
-                    self.replies.push(Reply {
-                        at: self.now,
-                        node: id,
-                        request,
-                        body,
-                    });
-                }
-                Output::Timeout(at) => {
-                    if at != Instant::NEVER
-                        && self.wake_at.get(&id).is_none_or(|&current| at != current)
-                    {
-                        self.wake_at.insert(id, at);
-                        self.schedule(at.max(self.now), Event::Wake { node: id });
-                    }
-                    break;
-                }
-            }
+    /// The drain step on member `id` (if it is up): hand it `input`, carry out its outputs, set
+    /// its wake-up, then check the cluster-wide invariants.
+    fn drain(&mut self, id: NodeId, input: Option<Input<Message, JournalRequest>>) {
+        let Some(mut node) = self.nodes.get_mut(&id).and_then(Option::take) else {
+            return;
+        };
+        let mut outputs = MemberOutputs { cluster: self, id };
+        let deadline = match input {
+            Some(input) => io::step(&mut node, input, &mut outputs),
+            None => io::drain(&mut node, &mut outputs),
+        }
+        .unwrap_or_else(|halt| panic!("member {id} halted: {halt}"));
+        self.nodes.insert(id, Some(node));
+        if deadline != Instant::NEVER
+            && self
+                .wake_at
+                .get(&id)
+                .is_none_or(|&current| deadline != current)
+        {
+            self.wake_at.insert(id, deadline);
+            self.schedule(deadline.max(self.now), Event::Wake { node: id });
         }
         self.check_step_invariants(id);
     }
@@ -747,5 +773,30 @@ impl Cluster {
                 }
             }
         }
+    }
+}
+
+/// Where a member's outputs go while the cluster drains it.
+struct MemberOutputs<'a> {
+    cluster: &'a mut Cluster,
+    id: NodeId,
+}
+
+impl Driver<Node<Journal>> for MemberOutputs<'_> {
+    fn persist(&mut self, batch: PersistBatch) {
+        self.cluster.persist(self.id, batch);
+    }
+
+    fn send(&mut self, to: NodeId, message: Message) {
+        self.cluster.send(self.id, to, message);
+    }
+
+    fn respond(&mut self, _: ClientId, request: RequestId, body: JournalResponse) {
+        self.cluster.replies.push(Reply {
+            at: self.cluster.now,
+            node: self.id,
+            request,
+            body,
+        });
     }
 }

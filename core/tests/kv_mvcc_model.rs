@@ -570,7 +570,7 @@ mod kv {
             check_replay(&mut harness, &model, batch_max);
 
             let mut restored = KvStore::new(KvConfig::default());
-            restored.restore(&harness.kv.snapshot());
+            restored.restore(&harness.kv.snapshot()).expect("a snapshot decodes");
             prop_assert_eq!(restored.store(), harness.kv.store());
             let hash_kv = Request::HashKv(HashKvRequest { revision: 0 });
             let hash = |kv: &mut KvStore| kv.serve(Instant::ZERO, 0, 0, &hash_kv, false, &mut Vec::new());

@@ -66,7 +66,10 @@ mod kv {
     fn snapshot_round_trips_the_whole_state() {
         let mut original = busy_member();
         let mut restored = Harness::default();
-        restored.kv.restore(&original.kv.snapshot());
+        restored
+            .kv
+            .restore(&original.kv.snapshot())
+            .expect("a snapshot decodes");
         restored.index = original.index;
         assert_eq!(restored.kv.snapshot(), original.kv.snapshot());
         for revision in [0, 5, 9] {

@@ -355,7 +355,10 @@ mod kv {
         );
         ahead.put("k", "2");
         ahead.put("k", "3");
-        behind.kv.restore(&ahead.kv.snapshot());
+        behind
+            .kv
+            .restore(&ahead.kv.snapshot())
+            .expect("a snapshot decodes");
         behind.kv.tick_watches(Instant::ZERO, &mut behind.notified);
         let caught_up = watch_responses(&behind.take_notified());
         assert_eq!(
@@ -375,7 +378,10 @@ mod kv {
         let mut lagging = Harness::default();
         lagging.put("k", "1");
         create(&mut lagging, watch("k", ""));
-        lagging.kv.restore(&ahead.kv.snapshot());
+        lagging
+            .kv
+            .restore(&ahead.kv.snapshot())
+            .expect("a snapshot decodes");
         lagging
             .kv
             .tick_watches(Instant::ZERO, &mut lagging.notified);

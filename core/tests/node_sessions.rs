@@ -1,6 +1,7 @@
 //! Sessions: read contexts (and proposal origins) are tagged per incarnation, so a ReadIndex
 //! answer meant for a read of a previous incarnation never completes a new read with an older
-//! index, which would be a stale read.
+//! index, which would be a stale read; a proposal takes effect once however often the network
+//! delivers it; and what a member remembers of clients stays small as clients come and go.
 use detcd_core::raft::MessageBody;
 use detcd_core::testing::{Cluster, JournalRequest, JournalResponse};
 use detcd_core::{Duration, NodeConfig};
@@ -124,5 +125,61 @@ fn a_duplicated_proposal_is_applied_once() {
         values,
         (0..20).collect::<Vec<_>>(),
         "each write applied exactly once"
+    );
+}
+
+/// A long-running member serves clients that come and go: the replicated sessions remember a few
+/// proposal numbers per member, not one entry per client ever seen, so memory does not grow with
+/// every client.
+#[test]
+fn sessions_stay_small_however_many_clients_come_and_go() {
+    let mut cluster = Cluster::new(3, 54);
+    let leader = cluster.elect();
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    for client in 1..=300 {
+        cluster.request_from(follower, client, JournalRequest::Append(client));
+        cluster.run_for(Duration::from_millis(20));
+        cluster.close_client(follower, client);
+    }
+    cluster.run_for(Duration::from_secs(1));
+    for id in cluster.ids() {
+        let node = cluster.node(id);
+        assert_eq!(
+            node.state().applied.len(),
+            300,
+            "member {id} applied every write"
+        );
+        assert!(
+            node.sessions_len() <= 2,
+            "member {id} remembers {} proposal numbers after 300 clients",
+            node.sessions_len()
+        );
+    }
+}
+
+/// A client whose connection closes is forgotten at once: its pending requests are dropped
+/// unanswered (nobody is left to hear the answer), even if the write takes effect later.
+#[test]
+fn a_closed_client_is_forgotten_with_its_pending_requests() {
+    let mut cluster = Cluster::new(3, 55);
+    let leader = cluster.elect();
+    let followers: Vec<_> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&id| id != leader)
+        .collect();
+    for &follower in &followers {
+        cluster.cut(leader, follower);
+    }
+    let write = cluster.request_from(leader, 9, JournalRequest::Append(1));
+    cluster.run_for(Duration::from_millis(50));
+    assert_eq!(cluster.node(leader).pending_requests(), 1);
+    cluster.close_client(leader, 9);
+    assert_eq!(cluster.node(leader).pending_requests(), 0);
+    cluster.heal();
+    cluster.run_for(Duration::from_secs(2));
+    assert!(
+        cluster.reply(write).is_none(),
+        "a closed client was answered"
     );
 }

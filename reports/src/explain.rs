@@ -184,7 +184,7 @@ fn votes(record: &RunRecord) -> Vec<(Instant, String)> {
         .collect()
 }
 
-/// Crashes, restarts, pauses, partitions, clogs and disk trouble.
+/// Crashes, restarts, pauses, partitions, clogs, disk trouble and closed client connections.
 fn faults(record: &RunRecord) -> Vec<(Instant, String)> {
     let mut lines = Vec::new();
     for event in &record.trace {
@@ -214,6 +214,11 @@ fn faults(record: &RunRecord) -> Vec<(Instant, String)> {
             TraceKind::StorageFailure { node, failure } => {
                 format!("member {node} stops on a storage failure: {failure:?}")
             }
+            TraceKind::ConnectionsClosed { node, clients } => format!(
+                "every client connection to member {node} CLOSES ({} it had heard from); \
+                 their requests in flight are lost",
+                clients.len()
+            ),
             _ => continue,
         };
         lines.push((at, line));

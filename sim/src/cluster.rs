@@ -30,7 +30,14 @@ impl<S: StateMachine> Host for NodeHost<S> {
 
     fn boot(&mut self, boot: Boot) -> Node<S> {
         let config = (self.config)(boot.id, boot.seed);
-        Node::restart(config, (self.state)(), boot.persisted)
+        let boot = detcd_core::Boot {
+            config,
+            persisted: boot.persisted,
+            incarnation: u64::from(boot.incarnation),
+            now: boot.now,
+        };
+        Node::boot(boot, (self.state)())
+            .unwrap_or_else(|halt| panic!("a simulated disk always decodes: {halt}"))
     }
 }
 

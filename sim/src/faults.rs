@@ -41,6 +41,10 @@ pub enum FaultAction {
         node: NodeId,
         by: Duration,
     },
+    /// Close every client connection to the node.
+    CloseClients {
+        node: NodeId,
+    },
 }
 
 /// The random fault schedule of one run.
@@ -136,6 +140,7 @@ impl FaultSchedule {
                 by: self.random.duration_ms(0, options.clock_step_ms_max),
             }),
             6 => self.draw_crash_group(up, down_count),
+            7 => Some(FaultAction::CloseClients { node }),
             _ => None,
         }
     }

@@ -160,6 +160,8 @@ pub enum DropReason {
     StaleIncarnation,
     /// The destination is not a member of the simulated cluster.
     UnknownNode,
+    /// The client connection it travelled on closed before it arrived.
+    ConnectionClosed,
 }
 
 /// Every directed link between `node_count` nodes, indexed densely.

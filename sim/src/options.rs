@@ -29,11 +29,14 @@ pub struct FaultWeights {
     /// Crash several nodes at the same instant (a rack losing power), as many as `crashed_max`
     /// leaves room for.
     pub crash_group: u64,
+    /// Close every client connection to one node (a load balancer or a network reset): the node
+    /// forgets those clients, their requests in flight are lost, and they reconnect.
+    pub close_clients: u64,
 }
 
 impl FaultWeights {
     /// The weights in the order the fault schedule draws them.
-    pub fn as_array(&self) -> [u64; 7] {
+    pub fn as_array(&self) -> [u64; 8] {
         [
             self.crash,
             self.pause,
@@ -42,6 +45,7 @@ impl FaultWeights {
             self.disk_stall,
             self.clock_step,
             self.crash_group,
+            self.close_clients,
         ]
     }
 }
@@ -182,8 +186,10 @@ impl SimOptions {
             disk_stall: weight(random),
             clock_step: weight(random),
             crash_group: weight(random),
+            // Drawn last (below), so that adding it changed no other draw of a seed.
+            close_clients: 0,
         };
-        SimOptions {
+        let options = SimOptions {
             node_count,
             latency_ms_min,
             latency_ms_max,
@@ -212,7 +218,15 @@ impl SimOptions {
             disk_stall_ms_min: random.between(10, 200),
             disk_stall_ms_max: random.between(200, 5_000),
             clock_step_ms_max: [0, 100, 2_000][random.below(3) as usize],
-        }
+        };
+        options.with_close_clients(random)
+    }
+
+    /// Closed connections are drawn rarely (weight 1, a third of the seeds): each leaves every
+    /// request in flight on them with an unknown outcome, which the checker must search through.
+    fn with_close_clients(mut self, random: &mut Random) -> SimOptions {
+        self.fault_weights.close_clients = u64::from(random.chance(1.0 / 3.0));
+        self
     }
 
     /// Crashes often, of groups up to the whole cluster, restarting soon; slow fsyncs (a write
@@ -233,8 +247,9 @@ impl SimOptions {
             disk_stall: maybe(random, 5),
             clock_step: 0,
             crash_group: random.between(2, 10),
+            close_clients: 0,
         };
-        SimOptions {
+        let options = SimOptions {
             latency_ms_min,
             latency_ms_max: latency_ms_min + random.between(1, 10),
             disk_latency_ms_min,
@@ -248,7 +263,8 @@ impl SimOptions {
             down_ms_min: random.between(10, 100),
             down_ms_max: random.between(100, 2_000),
             ..self
-        }
+        };
+        options.with_close_clients(random)
     }
 
     /// Partitions and clogs often, on a lossy, duplicating, reordering network; no crashes.
@@ -261,15 +277,17 @@ impl SimOptions {
             disk_stall: 0,
             clock_step: weight(random),
             crash_group: 0,
+            close_clients: 0,
         };
-        SimOptions {
+        let options = SimOptions {
             loss_probability: random.between(1, 300) as f64 / 1000.0,
             duplicate_probability: random.between(0, 200) as f64 / 1000.0,
             reorder_probability: [0.1, 1.0][random.below(2) as usize],
             fault_interval_ms_mean: [100, 300, 1_000][random.below(3) as usize],
             fault_weights,
             ..self
-        }
+        };
+        options.with_close_clients(random)
     }
 
     /// The same options for a cluster of `node_count`, with `crashed_max` scaled as a swarm
@@ -411,14 +429,15 @@ impl fmt::Display for SimOptions {
                 "fault_weights",
                 format!(
                     "crash {} pause {} partition {} clog {} disk_stall {} clock_step {} \
-                     crash_group {}",
+                     crash_group {} close_clients {}",
                     weights.crash,
                     weights.pause,
                     weights.partition,
                     weights.clog,
                     weights.disk_stall,
                     weights.clock_step,
-                    weights.crash_group
+                    weights.crash_group,
+                    weights.close_clients
                 ),
             ),
             ("crashed_max", self.crashed_max.to_string()),

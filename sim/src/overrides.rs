@@ -62,6 +62,7 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("fault_interval_ms_mean", number, sim.fault_interval_ms_mean),
     knob!("fault_weights.crash", number, sim.fault_weights.crash),
     knob!("fault_weights.crash_group", number, sim.fault_weights.crash_group),
+    knob!("fault_weights.close_clients", number, sim.fault_weights.close_clients),
     knob!("fault_weights.pause", number, sim.fault_weights.pause),
     knob!("fault_weights.partition", number, sim.fault_weights.partition),
     knob!("fault_weights.clog", number, sim.fault_weights.clog),

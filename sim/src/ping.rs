@@ -217,7 +217,7 @@ impl Machine for PingMachine {
                 // One entry per batch and token = index, so the token is the durable log length.
                 self.stats.pongs_durable = self.stats.pongs_durable.max(through.0);
             }
-            Input::ClientClosed { .. } => {}
+            Input::ClientClosed { .. } | Input::Campaign { .. } => {}
         }
     }
 

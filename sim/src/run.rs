@@ -15,7 +15,7 @@ use detcd_checker::{
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, RangeRequest, Request, Response};
 use detcd_core::raft::PersistedState;
 use detcd_core::raft::Term;
-use detcd_core::{ClientId, RequestId};
+use detcd_core::{ClientId, Input, RequestId};
 use detcd_core::{Duration, Instant, NodeConfig, NodeId};
 
 use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation};
@@ -398,6 +398,19 @@ impl Simulation {
             }
             self.step_clients(self.workload.next_wakeup().min(deadline));
         }
+    }
+
+    /// Hand an administrative request straight to `node`, as an operator at its console would
+    /// (no network in between), without waiting for the answer. False if `node` is not running.
+    pub fn admin_at(&mut self, node: NodeId, body: Request) -> bool {
+        let request = self.admin_request_next;
+        self.admin_request_next += 1;
+        self.world.input(node, |now| Input::Request {
+            now,
+            client: ADMIN_CLIENT,
+            request,
+            body,
+        })
     }
 
     fn send_ready(&mut self) {

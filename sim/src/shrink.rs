@@ -173,6 +173,7 @@ fn fault_knobs(sim: &SimOptions) -> Vec<Knob> {
         (sim.fault_interval_ms_mean > 0, "fault_interval_ms_mean", ALWAYS),
         (weights.crash > 0, "fault_weights.crash", SCHEDULE),
         (weights.crash_group > 0, "fault_weights.crash_group", SCHEDULE),
+        (weights.close_clients > 0, "fault_weights.close_clients", SCHEDULE),
         (weights.pause > 0, "fault_weights.pause", SCHEDULE),
         (weights.partition > 0, "fault_weights.partition", SCHEDULE),
         (weights.clog > 0, "fault_weights.clog", SCHEDULE),

@@ -145,6 +145,12 @@ pub enum TraceKind<Message, Request, Response> {
         by_nanos: u64,
         local: Instant,
     },
+    /// Every client connection to the node closed (the node was told of those it had heard
+    /// from); requests and answers still on them are lost, and clients reconnect afresh.
+    ConnectionsClosed {
+        node: NodeId,
+        clients: Vec<ClientId>,
+    },
 }
 
 impl<Message: Clone, Request: Clone, Response: Clone> TraceKind<&Message, &Request, &Response> {
@@ -247,6 +253,7 @@ impl<Message: Clone, Request: Clone, Response: Clone> TraceKind<&Message, &Reque
             },
             PersistComplete { node, token } => PersistComplete { node, token },
             StorageFailure { node, failure } => StorageFailure { node, failure },
+            ConnectionsClosed { node, clients } => ConnectionsClosed { node, clients },
             Crash {
                 node,
                 batches_lost,

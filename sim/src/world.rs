@@ -2,19 +2,18 @@
 //! everything that happens between them.
 //!
 //! A step pops the earliest event, jumps the clock to its time and carries it out. When the event
-//! is an input for a machine, the world hands it over with the node's local time and then drains
-//! `poll_output` until `Output::Timeout`, turning each output into future events: a `Send` into a
-//! delivery, a `Persist` into a disk completion, a `Respond` into a response reaching its client,
-//! and the final `Timeout` into the node's single wake-up.
+//! is an input for a machine, the world runs the core's drain step ([`detcd_core::io::step`]) with
+//! the node's local time, turning each output into future events: a `Send` into a delivery, a
+//! `Persist` into a disk completion, a `Respond` into a response reaching its client, and the
+//! deadline it ends with into the node's single wake-up. A machine that halts is stopped.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
 
+use detcd_core::io::{Driver, Halt, step};
 use detcd_core::raft::{PersistBatch, PersistedState};
-use detcd_core::{
-    ClientId, Duration, Input, Instant, Machine, NodeId, Output, PersistToken, RequestId,
-};
+use detcd_core::{ClientId, Duration, Input, Instant, Machine, NodeId, PersistToken, RequestId};
 use serde::Serialize;
 
 use crate::clock::Clock;
@@ -25,9 +24,6 @@ use crate::options::SimOptions;
 use crate::queue::EventQueue;
 use crate::random::{Random, Stream};
 use crate::trace::{TraceEvent, TraceKind, TraceSettings, Tracer};
-
-/// A machine that emits this many outputs for one input without a `Timeout` is stuck in a loop.
-pub const OUTPUTS_PER_INPUT_MAX: usize = 1 << 20;
 
 /// What a node is given when it (re)starts.
 #[derive(Clone, Debug)]
@@ -169,6 +165,9 @@ enum Arrived<M: Machine> {
     Wake {
         generation: u64,
     },
+    ClientClosed {
+        client: ClientId,
+    },
 }
 
 /// The node's single pending wake-up. Only the latest deadline matters: a later deadline is
@@ -203,6 +202,8 @@ struct Node<M: Machine> {
     held: VecDeque<Arrived<M>>,
     /// Left out of the starting cluster: the first boot waits for `restart`.
     spare: bool,
+    /// The client connections this incarnation has heard from and that are still open.
+    connections: BTreeSet<ClientId>,
 }
 
 impl<M: Machine> Node<M> {
@@ -235,6 +236,14 @@ pub struct World<H: Host> {
     touched: Vec<u32>,
     /// When the latest response on each (node, client) connection arrives.
     connection_last_arrival: BTreeMap<(u32, ClientId), Instant>,
+    /// Connections the world numbered afresh after a client's earlier one to the node closed:
+    /// (node, client) -> connection id. A client's first connection to a node is its own id.
+    reconnected: BTreeMap<(u32, ClientId), ClientId>,
+    /// The client behind each connection id that is not its own.
+    connection_clients: BTreeMap<ClientId, ClientId>,
+    /// Closed connections: what still travels on them is lost.
+    closed_connections: BTreeSet<(u32, ClientId)>,
+    connection_id_next: ClientId,
     message_id_next: u64,
     stats: WorldStats,
 }
@@ -291,6 +300,7 @@ where
                 pause_generation: 0,
                 held: VecDeque::new(),
                 spare: false,
+                connections: BTreeSet::new(),
             })
             .collect();
         let mut faults = FaultSchedule::new(&options, Random::new(seed, Stream::Faults));
@@ -329,6 +339,11 @@ where
             tracer: Tracer::new(TraceSettings::default()),
             responses: Vec::new(),
             connection_last_arrival: BTreeMap::new(),
+            reconnected: BTreeMap::new(),
+            connection_clients: BTreeMap::new(),
+            closed_connections: BTreeSet::new(),
+            // Far above any workload client's own id.
+            connection_id_next: 1 << 40,
             touched: Vec::new(),
             message_id_next: 0,
             stats: WorldStats::default(),
@@ -493,65 +508,46 @@ where
         self.handle(node, Input::Timeout { now: local });
     }
 
-    /// Hand `input` to the node's machine and carry out everything it outputs.
+    /// The core's drain step on a running node: hand it `input`, carry out everything it
+    /// outputs, and set its wake-up. A machine that halts met input it cannot accept, which the
+    /// simulator never gives (its disks keep values, and corruption is detected): a bug.
     fn handle(&mut self, node: u32, input: Input<MessageOf<H>, RequestOf<H>>) {
         if !self.touched.contains(&node) {
             self.touched.push(node);
         }
-        let machine = self.nodes[node as usize]
+        let mut machine = self.nodes[node as usize]
             .machine
-            .as_mut()
+            .take()
             .expect("only running nodes get inputs");
-        machine.handle(input);
-        self.carry_out(node);
+        let result = step(&mut machine, input, &mut NodeOutputs { world: self, node });
+        self.nodes[node as usize].machine = Some(machine);
+        match result {
+            Ok(deadline) => self.set_timer(node, deadline),
+            Err(halt) => self.halted(node, &halt),
+        }
     }
 
-    /// Act on a running node's machine directly, as a script does (start an election, hand over
-    /// leadership), with the node's local time, then carry out what it outputs. False when the
-    /// node is not running.
-    pub fn operate(&mut self, node: NodeId, act: impl FnOnce(&mut H::Machine, Instant)) -> bool {
+    fn halted(&self, node: u32, halt: &Halt) -> ! {
+        panic!("node {} halted: {halt}", self.ids[node as usize])
+    }
+
+    /// Hand a running node an input directly, as a script does (start an election, a request
+    /// from outside the network), with the node's local time. False when the node is not running.
+    pub fn input(
+        &mut self,
+        node: NodeId,
+        input: impl FnOnce(Instant) -> Input<MessageOf<H>, RequestOf<H>>,
+    ) -> bool {
         let index = self
             .index_of(node)
             .unwrap_or_else(|| panic!("unknown node {node}"));
-        let target = &mut self.nodes[index as usize];
+        let target = &self.nodes[index as usize];
         if target.status != NodeStatus::Running {
             return false;
         }
         let now = target.clock.local_at(self.now);
-        let machine = target
-            .machine
-            .as_mut()
-            .expect("running nodes have a machine");
-        act(machine, now);
-        if !self.touched.contains(&index) {
-            self.touched.push(index);
-        }
-        self.carry_out(index);
+        self.handle(index, input(now));
         true
-    }
-
-    /// Carry out everything the node's machine outputs after an input, up to its next timer.
-    fn carry_out(&mut self, node: u32) {
-        for _ in 0..OUTPUTS_PER_INPUT_MAX {
-            let machine = self.nodes[node as usize]
-                .machine
-                .as_mut()
-                .expect("outputs come from a live node");
-            match machine.poll_output() {
-                Output::Send { to, message } => self.send(node, to, message),
-                Output::Persist(batch) => self.write(node, batch),
-                Output::Respond {
-                    client,
-                    request,
-                    body,
-                } => self.respond(node, client, request, body),
-                Output::Timeout(deadline) => return self.set_timer(node, deadline),
-            }
-        }
-        panic!(
-            "node {} gave {OUTPUTS_PER_INPUT_MAX} outputs for one input",
-            self.ids[node as usize]
-        );
     }
 
     /// An input reached the node: hand it over now, hold it while paused, drop it if down.
@@ -586,6 +582,7 @@ where
                 now,
                 through: token,
             },
+            Arrived::ClientClosed { client } => Input::ClientClosed { now, client },
             Arrived::Wake { generation } => {
                 if generation != target.timer.generation {
                     return;
@@ -780,6 +777,7 @@ where
             .unwrap_or_else(|| panic!("request to unknown node {node}"));
         let latency = self.client_latency();
         let incarnation = self.nodes[index as usize].incarnation;
+        let client = self.connection(index, client);
         self.trace(|_| TraceKind::ClientRequest {
             node,
             client,
@@ -796,6 +794,50 @@ where
                 body,
             },
         );
+    }
+
+    /// The connection `client` talks to `node` on: its own id, unless an earlier connection was
+    /// closed, since a machine never hears from a closed client id again.
+    fn connection(&self, node: u32, client: ClientId) -> ClientId {
+        self.reconnected
+            .get(&(node, client))
+            .copied()
+            .unwrap_or(client)
+    }
+
+    /// The client behind a connection id.
+    fn client_of(&self, connection: ClientId) -> ClientId {
+        self.connection_clients
+            .get(&connection)
+            .copied()
+            .unwrap_or(connection)
+    }
+
+    /// Close every client connection to `node`, as a load balancer or a network reset would: the
+    /// node hears `ClientClosed` for each it has heard from (it forgets their watches and pending
+    /// requests), what still travels on them is lost, and each client reconnects afresh.
+    pub fn close_connections(&mut self, node: NodeId) {
+        let index = self.expect_index(node);
+        let target = &mut self.nodes[index as usize];
+        let heard: Vec<ClientId> = std::mem::take(&mut target.connections)
+            .into_iter()
+            .collect();
+        let alive = target.status.is_alive();
+        for &connection in &heard {
+            self.closed_connections.insert((index, connection));
+            let client = self.client_of(connection);
+            let fresh = self.connection_id_next;
+            self.connection_id_next += 1;
+            self.reconnected.insert((index, client), fresh);
+            self.connection_clients.insert(fresh, client);
+            if alive {
+                self.offer(index, Arrived::ClientClosed { client: connection });
+            }
+        }
+        self.trace(|_| TraceKind::ConnectionsClosed {
+            node,
+            clients: heard,
+        });
     }
 
     fn client_latency(&mut self) -> Duration {
@@ -818,6 +860,8 @@ where
             Some(DropReason::StaleIncarnation)
         } else if !target.status.is_alive() {
             Some(DropReason::NodeDown)
+        } else if self.closed_connections.contains(&(node, client)) {
+            Some(DropReason::ConnectionClosed)
         } else {
             None
         };
@@ -834,6 +878,7 @@ where
             client,
             request,
         });
+        self.nodes[node as usize].connections.insert(client);
         self.offer(
             node,
             Arrived::Request {
@@ -845,6 +890,9 @@ where
     }
 
     fn respond(&mut self, node: u32, client: ClientId, request: RequestId, body: ResponseOf<H>) {
+        if self.closed_connections.contains(&(node, client)) {
+            return; // the client is gone
+        }
         // A client connection is a stream (gRPC over TCP): its responses arrive in the order they
         // were sent, so a later one never overtakes an earlier one, whatever latency it drew.
         let drawn = self.now + self.client_latency();
@@ -872,6 +920,9 @@ where
         request: RequestId,
         body: ResponseOf<H>,
     ) {
+        if self.closed_connections.contains(&(node, client)) {
+            return; // the connection closed while the answer travelled
+        }
         let node = self.ids[node as usize];
         self.trace(|_| TraceKind::ClientResponse {
             node,
@@ -879,6 +930,7 @@ where
             request,
             body: &body,
         });
+        let client = self.client_of(client);
         self.responses.push(ClientResponse {
             time: self.now,
             node,
@@ -1049,6 +1101,8 @@ where
         target.machine = None;
         target.status = status;
         target.held.clear();
+        // The process is gone, and with it what it knew of its clients.
+        target.connections.clear();
         target.timer.invalidate();
         target.timer.deadline = Instant::NEVER;
         target.pause_generation += 1;
@@ -1260,6 +1314,7 @@ where
             FaultAction::Clog { node, duration } => self.clog_node(node, duration),
             FaultAction::DiskStall { node, duration } => self.stall_disk(node, duration),
             FaultAction::ClockStep { node, by } => self.step_clock(node, by),
+            FaultAction::CloseClients { node } => self.close_connections(node),
         }
     }
 
@@ -1390,5 +1445,30 @@ where
     /// Flush the trace writer; reports the first write error of the run.
     pub fn flush_trace(&mut self) -> io::Result<()> {
         self.tracer.flush()
+    }
+}
+
+/// Where a node's outputs go while the world drains it.
+struct NodeOutputs<'a, H: Host> {
+    world: &'a mut World<H>,
+    node: u32,
+}
+
+impl<H: Host> Driver<H::Machine> for NodeOutputs<'_, H>
+where
+    MessageOf<H>: Serialize,
+    RequestOf<H>: Serialize,
+    ResponseOf<H>: Serialize,
+{
+    fn persist(&mut self, batch: PersistBatch) {
+        self.world.write(self.node, batch);
+    }
+
+    fn send(&mut self, to: NodeId, message: MessageOf<H>) {
+        self.world.send(self.node, to, message);
+    }
+
+    fn respond(&mut self, client: ClientId, request: RequestId, body: ResponseOf<H>) {
+        self.world.respond(self.node, client, request, body);
     }
 }

@@ -25,6 +25,7 @@ fn faulty_world(seed: u64, trace: TraceSettings) -> World<impl FnMut(Boot) -> Pi
             disk_stall: 1,
             clock_step: 1,
             crash_group: 1,
+            close_clients: 1,
         },
         clock_step_ms_max: 300,
         ..SimOptions::default()

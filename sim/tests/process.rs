@@ -120,3 +120,47 @@ fn responses_reach_clients_and_down_nodes_answer_nothing() {
         "drained responses are not returned twice"
     );
 }
+
+// Rule: closing a node's client connections tells the node of every client it heard from, loses
+// what still travels on them (a request on its way, an answer on its way back), and the next
+// request of such a client comes on a fresh connection id, never the closed one.
+#[test]
+fn closed_connections_lose_what_travels_and_reconnect_afresh() {
+    let mut world = probe_world(fixed_options(), &NODES);
+    world.set_trace(TraceSettings::in_memory());
+    world.send_request(1, 7, 1, Command::WakeAt(Instant::NEVER)); // arrives at 1 ms
+    world.run_until(Instant::from_millis(1)); // answered at 1 ms, the answer due at 2 ms
+    world.send_request(1, 7, 2, Command::WakeAt(Instant::NEVER)); // would arrive at 2 ms
+    world.close_connections(1);
+    world.run_for(Duration::from_millis(10));
+    let probe_1 = probe(&world, 1);
+    assert_eq!(
+        probe_1.requests_from,
+        [7],
+        "a request on a closed connection arrived"
+    );
+    assert!(probe_1.seen.contains(&Seen::ClientClosed { client: 7 }));
+    assert!(
+        world.drain_responses().is_empty(),
+        "an answer on a closed connection arrived"
+    );
+    let lost = world.trace_events().iter().any(|event| {
+        matches!(
+            event.kind,
+            TraceKind::ClientRequestDropped {
+                reason: DropReason::ConnectionClosed,
+                ..
+            }
+        )
+    });
+    assert!(lost);
+
+    // The client reconnects: its next request comes on a new id, and its answer reaches it.
+    world.send_request(1, 7, 3, Command::WakeAt(Instant::NEVER));
+    world.run_for(Duration::from_millis(10));
+    let connection = probe(&world, 1).requests_from[1];
+    assert_ne!(connection, 7, "a closed client id was used again");
+    let answers = world.drain_responses();
+    assert_eq!(answers.len(), 1);
+    assert_eq!((answers[0].client, answers[0].request), (7, 3));
+}

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::{ClientId, RequestId};
 use crate::raft::{ConfChange, Index, Membership};
-use crate::state_machine::{Notifications, Route, ServiceError, StateMachine};
+use crate::state_machine::{DecodeError, Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
 pub use error::{GrpcCode, KvError};
@@ -250,6 +250,9 @@ impl KvStore {
             }
             Request::Member(_) => {
                 panic!("{request:?} is a configuration entry, applied by apply_conf_change")
+            }
+            Request::MoveLeader(_) => {
+                panic!("{request:?} is served once the transfer is done, never proposed")
             }
         }
     }
@@ -493,6 +496,10 @@ impl KvStore {
             Request::Range(_) | Request::LeaseLeases | Request::HashKv(_) | Request::Status => {
                 Some(self.read(request))
             }
+            // The node serves it once the target leads.
+            Request::MoveLeader(_) => Some(Response::MoveLeader(MoveLeaderResponse {
+                header: header(self.state.store.current_revision()),
+            })),
             _ => panic!("{request:?} is proposed, not served"),
         }
     }
@@ -522,6 +529,7 @@ impl StateMachine for KvStore {
             // etcd lists leases after a linearizable read barrier, on any member.
             Request::LeaseLeases => Route::Read { linearizable: true },
             Request::Watch(_) | Request::HashKv(_) | Request::Status => Route::Local,
+            Request::MoveLeader(move_leader) => Route::TransferLeader(move_leader.target_id),
             Request::Member(member) => Route::ConfChange(match *member {
                 MemberRequest::Add { id, learner: true } => ConfChange::AddLearner(id),
                 MemberRequest::Add { id, learner: false } => ConfChange::AddVoter(id),
@@ -635,13 +643,15 @@ impl StateMachine for KvStore {
     /// Watchers survive a restore: each keeps the next revision it needs and catches up from the
     /// restored history at the next delivery step, or is canceled if that history was compacted.
     /// A leader gives the restored leases fresh deadlines at its next tick.
-    fn restore(&mut self, snapshot: &[u8]) {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), DecodeError> {
         // An empty snapshot is the bootstrap state of a new cluster.
         self.state = if snapshot.is_empty() {
             Replicated::default()
         } else {
-            postcard::from_bytes(snapshot).expect("a snapshot this store wrote decodes")
+            postcard::from_bytes(snapshot)
+                .map_err(|error| DecodeError::new("the key-value store's snapshot", error))?
         };
         self.deadlines.forget_deadlines();
+        Ok(())
     }
 }

@@ -375,6 +375,18 @@ pub struct MemberListResponse {
     pub learners: Vec<NodeId>,
 }
 
+/// Hand leadership to another member (etcd's Maintenance.MoveLeader). Served by the leader; the
+/// answer comes once `target_id` leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MoveLeaderRequest {
+    pub target_id: NodeId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MoveLeaderResponse {
+    pub header: ResponseHeader,
+}
+
 /// Everything a client can ask of the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -396,6 +408,7 @@ pub enum Request {
     /// etcd's Cluster service: a membership change, replicated as a configuration entry and
     /// answered with the new member list.
     Member(MemberRequest),
+    MoveLeader(MoveLeaderRequest),
 }
 
 /// A membership change (etcd's MemberAdd, MemberPromote, MemberRemove). Members are named by
@@ -432,6 +445,7 @@ pub enum Response {
     Status(StatusResponse),
     Alarm(AlarmResponse),
     MemberList(MemberListResponse),
+    MoveLeader(MoveLeaderResponse),
     Error(KvError),
 }
 

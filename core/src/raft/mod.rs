@@ -425,7 +425,7 @@ impl Raft {
             Err(ServiceError::NotLeader)
         } else if !self.membership.voters.contains(&target) {
             Err(ServiceError::Membership(
-                "etcdserver: member not found".into(),
+                "etcdserver: bad leader transferee".into(),
             ))
         } else {
             if target != self.id() {

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use detcd_checker::history::{Outcome, Response as RecordedResponse};
 use detcd_core::kv::{
-    CompactRequest, DeleteRangeRequest, KvStore, LeaseGrantRequest, MemberRequest, PutRequest,
-    RangeRequest, Request, Response,
+    CompactRequest, DeleteRangeRequest, KvStore, LeaseGrantRequest, MemberRequest,
+    MoveLeaderRequest, PutRequest, RangeRequest, Request, Response,
 };
 use detcd_core::{Duration, Instant, NodeId};
 use detcd_sim::cluster::{ClusterEvent, NodeWorld};
@@ -237,10 +237,9 @@ impl Interpreter {
             .run_until_holds(deadline, |world| leader(world).is_some());
         if held && leader(self.sim().world()) != Some(node) {
             let current = leader(self.sim().world()).expect("a leader, waited for above");
-            self.world().operate(current, |machine, now| {
-                // A refusal (the target lags, a transfer under way) shows as a timeout below.
-                let _ = machine.transfer_leadership(now, node);
-            });
+            // A refusal (the target lags, a transfer under way) shows as a timeout below.
+            let request = Request::MoveLeader(MoveLeaderRequest { target_id: node });
+            self.sim().admin_at(current, request);
         }
         let led = self
             .sim()

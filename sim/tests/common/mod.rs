@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use detcd_core::raft::{Entry, EntryKind, PersistBatch, PersistedState};
-use detcd_core::{Input, Instant, Machine, NodeId, Output, PersistToken};
+use detcd_core::{ClientId, Input, Instant, Machine, NodeId, Output, PersistToken};
 use detcd_sim::{Boot, SimOptions, World};
 use serde::Serialize;
 
@@ -39,12 +39,17 @@ pub enum Seen {
         now: Instant,
         through: u64,
     },
+    ClientClosed {
+        client: ClientId,
+    },
 }
 
 #[derive(Debug)]
 pub struct Probe {
     pub boot: Boot,
     pub seen: Vec<Seen>,
+    /// The client (connection) id of every request, in arrival order.
+    pub requests_from: Vec<ClientId>,
     outbox: VecDeque<Output<u64, u64>>,
     deadline: Instant,
     log_index_last: u64,
@@ -56,6 +61,7 @@ impl Probe {
         Probe {
             boot,
             seen: Vec::new(),
+            requests_from: Vec::new(),
             outbox: VecDeque::new(),
             deadline,
             log_index_last,
@@ -132,13 +138,15 @@ impl Machine for Probe {
                 now,
                 through: through.0,
             }),
-            Input::ClientClosed { .. } => {}
+            Input::ClientClosed { client, .. } => self.seen.push(Seen::ClientClosed { client }),
+            Input::Campaign { .. } => {}
             Input::Request {
                 client,
                 request,
                 body,
                 ..
             } => {
+                self.requests_from.push(client);
                 self.execute(body);
                 self.outbox.push_back(Output::Respond {
                     client,
