@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{ClientId, Halt, Input, Machine, NodeId, Output, RequestId};
-use crate::raft::{Apply, ConfChange, EntryKind, Index, Message, PersistedState, Raft, RaftConfig};
+use crate::io::{ClientId, Halt, Input, Machine, NodeId, Output, PersistToken, RequestId};
+use crate::raft::{
+    Apply, ConfChange, EntryKind, Index, Message, PersistBatch, PersistedState, Raft, RaftConfig,
+};
 use crate::state_machine::{DecodeError, Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
 
@@ -149,6 +151,15 @@ struct PendingWrite {
     sequence: u64,
 }
 
+/// A snapshot asked for, waiting to be durable: the persist batch that carries it, once known.
+#[derive(Debug)]
+struct PendingSnapshot<R> {
+    client: ClientId,
+    request: RequestId,
+    body: R,
+    token: Option<PersistToken>,
+}
+
 /// A leader transfer waiting for the target to lead.
 #[derive(Debug)]
 struct PendingTransfer<R> {
@@ -182,6 +193,7 @@ pub struct Node<S: StateMachine> {
     pending_sequences: BTreeSet<u64>,
     pending_reads: BTreeMap<u64, PendingRead<S::Request>>,
     pending_transfers: BTreeMap<(ClientId, RequestId), PendingTransfer<S::Request>>,
+    pending_snapshots: Vec<PendingSnapshot<S::Request>>,
     /// Every pending request by deadline, so expiry and the next wake-up cost no scan.
     deadlines: BTreeSet<(Instant, Pending)>,
     /// Replicated: which proposals were applied, so each applies once.
@@ -194,6 +206,25 @@ pub struct Node<S: StateMachine> {
     /// Set when the node met input it cannot accept; it then does nothing more.
     halted: Option<Halt>,
     outputs: VecDeque<Output<Message, S::Response>>,
+}
+
+/// The disk of a member of a new cluster of `voters` that starts from `state` (a state machine
+/// snapshot, such as one a backup was made of) instead of an empty state: etcd's snapshot
+/// restore. Like [`PersistedState::bootstrap`], every initial member starts from the same one.
+pub fn bootstrap_with_state(
+    voters: impl IntoIterator<Item = NodeId>,
+    state: Vec<u8>,
+) -> PersistedState {
+    let mut persisted = PersistedState::bootstrap(voters);
+    let snapshot = persisted
+        .snapshot
+        .as_mut()
+        .expect("a bootstrap has a snapshot");
+    snapshot.data = encode(&NodeSnapshot {
+        sessions: Sessions::default(),
+        state,
+    });
+    persisted
 }
 
 impl<S: StateMachine> Node<S> {
@@ -232,6 +263,7 @@ impl<S: StateMachine> Node<S> {
             pending_sequences: BTreeSet::new(),
             pending_reads: BTreeMap::new(),
             pending_transfers: BTreeMap::new(),
+            pending_snapshots: Vec::new(),
             deadlines: BTreeSet::new(),
             sessions: Sessions::default(),
             incarnation,
@@ -262,7 +294,10 @@ impl<S: StateMachine> Node<S> {
 
     /// Requests waiting for an answer: writes, linearizable reads and leader transfers.
     pub fn pending_requests(&self) -> usize {
-        self.pending_writes.len() + self.pending_reads.len() + self.pending_transfers.len()
+        self.pending_writes.len()
+            + self.pending_reads.len()
+            + self.pending_transfers.len()
+            + self.pending_snapshots.len()
     }
 
     /// How many proposal numbers the replicated sessions remember, over every member: a few per
@@ -319,6 +354,10 @@ impl<S: StateMachine> Node<S> {
                 ServiceError::NoLeader
             }),
             Route::TransferLeader(target) => self.transfer(client, request, target, body),
+            Route::Snapshot => {
+                self.snapshot_now(client, request, body);
+                Ok(())
+            }
         };
         if let Err(error) = result {
             self.respond(client, request, error.into());
@@ -470,6 +509,7 @@ impl<S: StateMachine> Node<S> {
         self.expire_requests();
         self.maybe_snapshot();
         while let Some(batch) = self.raft.poll_persist() {
+            self.note_snapshot_batch(&batch);
             self.outputs.push_back(Output::Persist(batch));
         }
         while let Some((to, message)) = self.raft.poll_message() {
@@ -671,6 +711,8 @@ impl<S: StateMachine> Node<S> {
         for request in transfers {
             self.take_transfer(client, request);
         }
+        self.pending_snapshots
+            .retain(|pending| pending.client != client);
     }
 
     fn take_read(&mut self, context: u64) -> Option<PendingRead<S::Request>> {
@@ -686,12 +728,58 @@ impl<S: StateMachine> Node<S> {
             .applied_index()
             .saturating_sub(self.raft.snapshot_index());
         if since >= self.config.snapshot_entries.max(1) {
-            let data = encode(&NodeSnapshot {
-                sessions: self.sessions.clone(),
-                state: self.state.snapshot(),
-            });
-            self.raft
-                .compact(self.now, data, self.config.snapshot_catch_up_entries);
+            self.snapshot();
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let data = encode(&NodeSnapshot {
+            sessions: self.sessions.clone(),
+            state: self.state.snapshot(),
+        });
+        self.raft
+            .compact(self.now, data, self.config.snapshot_catch_up_entries);
+    }
+
+    /// Snapshot now, and answer once the snapshot is durable; at once if the latest snapshot
+    /// already covers everything applied.
+    fn snapshot_now(&mut self, client: ClientId, request: RequestId, body: S::Request) {
+        if self.raft.applied_index() == self.raft.snapshot_index() {
+            return self.serve(client, request, &body);
+        }
+        self.snapshot();
+        self.pending_snapshots.push(PendingSnapshot {
+            client,
+            request,
+            body,
+            token: None,
+        });
+    }
+
+    /// The batch that carries a snapshot is what pending snapshot requests wait for.
+    fn note_snapshot_batch(&mut self, batch: &PersistBatch) {
+        if batch.snapshot.is_none() {
+            return;
+        }
+        for pending in &mut self.pending_snapshots {
+            pending.token.get_or_insert(batch.token);
+        }
+    }
+
+    /// Answer the snapshot requests whose snapshot is durable through `through`.
+    fn finish_snapshots(&mut self, through: PersistToken) {
+        let (done, waiting) = std::mem::take(&mut self.pending_snapshots)
+            .into_iter()
+            .partition(|pending| pending.token.is_some_and(|token| token <= through));
+        self.pending_snapshots = waiting;
+        for pending in done {
+            let PendingSnapshot {
+                client,
+                request,
+                body,
+                ..
+            } = pending;
+            self.serve(client, request, &body);
         }
     }
 
@@ -724,7 +812,10 @@ impl<S: StateMachine> Machine for Node<S> {
                 body,
                 ..
             } => self.handle_request(client, request, body),
-            Input::Persisted { now, through } => self.raft.handle_persisted(now, through),
+            Input::Persisted { now, through } => {
+                self.raft.handle_persisted(now, through);
+                self.finish_snapshots(through);
+            }
             Input::ClientClosed { client, .. } => self.client_closed(client),
             Input::Campaign { now } => self.raft.campaign_now(now),
         }

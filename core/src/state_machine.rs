@@ -32,6 +32,9 @@ pub enum Route {
     /// Hand leadership to this member (etcd's MoveLeader), on the leader only. Answered through
     /// `serve` once the member leads, or with an error if it does not within the request timeout.
     TransferLeader(NodeId),
+    /// Snapshot the state now and compact the log (etcd's Defragment). Answered through `serve`
+    /// once the snapshot is durable, or at once when the latest snapshot is current.
+    Snapshot,
 }
 
 /// Responses for clients other than the one whose request is being handled (watch events).

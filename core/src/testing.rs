@@ -32,6 +32,8 @@ pub enum JournalRequest {
     Member(ConfChange),
     /// Hand leadership to this member (at the leader).
     TransferLeader(NodeId),
+    /// Snapshot now and compact the log; answered once durable.
+    Snapshot,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub enum JournalResponse {
     Members(Membership),
     /// The member a transfer named leads now.
     Transferred,
+    /// The snapshot asked for is durable.
+    Snapshotted,
     Error(ServiceError),
 }
 
@@ -70,6 +74,7 @@ impl StateMachine for Journal {
             },
             JournalRequest::Member(change) => Route::ConfChange(*change),
             JournalRequest::TransferLeader(target) => Route::TransferLeader(*target),
+            JournalRequest::Snapshot => Route::Snapshot,
         }
     }
 
@@ -110,6 +115,7 @@ impl StateMachine for Journal {
     ) -> Option<JournalResponse> {
         Some(match request {
             JournalRequest::TransferLeader(_) => JournalResponse::Transferred,
+            JournalRequest::Snapshot => JournalResponse::Snapshotted,
             _ => JournalResponse::Values(self.applied.iter().map(|&(_, value)| value).collect()),
         })
     }

@@ -105,6 +105,27 @@ struct Replicated {
     applied_index: Index,
 }
 
+/// The snapshot `snapshot` taken at another log position, as a restored cluster starts from it
+/// (its first entry follows `applied_index`). Fails when the bytes are not a store snapshot.
+pub fn rebase_snapshot(snapshot: &[u8], applied_index: Index) -> Result<Vec<u8>, DecodeError> {
+    let mut state: Replicated = postcard::from_bytes(snapshot)
+        .map_err(|error| DecodeError::new("the key-value store's snapshot", error))?;
+    state.applied_index = applied_index;
+    Ok(postcard::to_allocvec(&state).expect("the replicated state always encodes"))
+}
+
+/// What this member applied since it started, for etcd's mvcc metrics. Not replicated: a
+/// restarted member counts from zero, as etcd's counters do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MvccCounters {
+    /// Keys put, in puts and txns.
+    pub puts: u64,
+    /// Keys deleted, by deletes, txns and lease revocations (expiry included).
+    pub deletes: u64,
+    /// Keys that exist now.
+    pub keys: u64,
+}
+
 /// The etcd state machine of one member (see the module documentation for the calling contract).
 #[derive(Debug)]
 pub struct KvStore {
@@ -112,6 +133,7 @@ pub struct KvStore {
     state: Replicated,
     deadlines: LeaseDeadlines,
     watches: WatchHub,
+    counters: MvccCounters,
 }
 
 fn header(revision: i64) -> ResponseHeader {
@@ -136,6 +158,32 @@ impl KvStore {
             state: Replicated::default(),
             deadlines: LeaseDeadlines::default(),
             watches: WatchHub::default(),
+            counters: MvccCounters::default(),
+        }
+    }
+
+    /// Whether the NOSPACE alarm is raised: writes that grow the store are refused.
+    pub fn no_space_alarm(&self) -> bool {
+        self.state.alarms.is_raised(AlarmType::NoSpace)
+    }
+
+    /// What this member applied since it started.
+    pub fn counters(&self) -> MvccCounters {
+        self.counters
+    }
+
+    /// Count the changes of the write that made revision `revision`.
+    fn count_changes(&mut self, revision: i64) {
+        for record in self.state.store.changes(revision, revision) {
+            if record.tombstone {
+                self.counters.deletes += 1;
+                self.counters.keys = self.counters.keys.saturating_sub(1);
+            } else {
+                self.counters.puts += 1;
+                if record.kv.version == 1 {
+                    self.counters.keys += 1;
+                }
+            }
         }
     }
 
@@ -251,8 +299,8 @@ impl KvStore {
             Request::Member(_) => {
                 panic!("{request:?} is a configuration entry, applied by apply_conf_change")
             }
-            Request::MoveLeader(_) => {
-                panic!("{request:?} is served once the transfer is done, never proposed")
+            Request::MoveLeader(_) | Request::Defragment | Request::Snapshot => {
+                panic!("{request:?} is served by the member, never proposed")
             }
         }
     }
@@ -500,6 +548,14 @@ impl KvStore {
             Request::MoveLeader(_) => Some(Response::MoveLeader(MoveLeaderResponse {
                 header: header(self.state.store.current_revision()),
             })),
+            // The node serves it once the snapshot is durable.
+            Request::Defragment => Some(Response::Defragment(header(
+                self.state.store.current_revision(),
+            ))),
+            Request::Snapshot => Some(Response::Snapshot(SnapshotResponse {
+                header: header(self.state.store.current_revision()),
+                data: StateMachine::snapshot(self),
+            })),
             _ => panic!("{request:?} is proposed, not served"),
         }
     }
@@ -530,6 +586,8 @@ impl StateMachine for KvStore {
             Request::LeaseLeases => Route::Read { linearizable: true },
             Request::Watch(_) | Request::HashKv(_) | Request::Status => Route::Local,
             Request::MoveLeader(move_leader) => Route::TransferLeader(move_leader.target_id),
+            Request::Defragment => Route::Snapshot,
+            Request::Snapshot => Route::Local,
             Request::Member(member) => Route::ConfChange(match *member {
                 MemberRequest::Add { id, learner: true } => ConfChange::AddLearner(id),
                 MemberRequest::Add { id, learner: false } => ConfChange::AddVoter(id),
@@ -550,9 +608,14 @@ impl StateMachine for KvStore {
             "entries are applied once, in log order"
         );
         self.state.applied_index = index;
+        let before = self.state.store.current_revision();
         let response = self
             .apply_request(index, request)
             .unwrap_or_else(Response::Error);
+        let after = self.state.store.current_revision();
+        if after > before {
+            self.count_changes(after);
+        }
         self.sync_watches(notify);
         response
     }
@@ -652,6 +715,9 @@ impl StateMachine for KvStore {
                 .map_err(|error| DecodeError::new("the key-value store's snapshot", error))?
         };
         self.deadlines.forget_deadlines();
+        let store = &self.state.store;
+        let all = mvcc::KeyRange::From(vec![0]);
+        self.counters.keys = store.visible(&all, store.current_revision()).count() as u64;
         Ok(())
     }
 }

@@ -387,6 +387,14 @@ pub struct MoveLeaderResponse {
     pub header: ResponseHeader,
 }
 
+/// The whole replicated state as of the serving member's applied index (etcd's
+/// Maintenance.Snapshot): what `KvStore::restore` takes.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnapshotResponse {
+    pub header: ResponseHeader,
+    pub data: Vec<u8>,
+}
+
 /// Everything a client can ask of the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -409,6 +417,10 @@ pub enum Request {
     /// answered with the new member list.
     Member(MemberRequest),
     MoveLeader(MoveLeaderRequest),
+    /// etcd's Defragment: snapshot the state and compact the log, answered once durable.
+    Defragment,
+    /// etcd's Maintenance.Snapshot, served by the member that receives it.
+    Snapshot,
 }
 
 /// A membership change (etcd's MemberAdd, MemberPromote, MemberRemove). Members are named by
@@ -446,6 +458,8 @@ pub enum Response {
     Alarm(AlarmResponse),
     MemberList(MemberListResponse),
     MoveLeader(MoveLeaderResponse),
+    Defragment(ResponseHeader),
+    Snapshot(SnapshotResponse),
     Error(KvError),
 }
 
@@ -468,6 +482,31 @@ impl Response {
             Response::Error(error) => Some(error),
             _ => None,
         }
+    }
+
+    /// The response's header, for the server to fill in the ids and term.
+    pub fn header_mut(&mut self) -> Option<&mut ResponseHeader> {
+        Some(match self {
+            Response::Range(response) => &mut response.header,
+            Response::Put(response) => &mut response.header,
+            Response::DeleteRange(response) => &mut response.header,
+            Response::Txn(response) => &mut response.header,
+            Response::Compact(response) => &mut response.header,
+            Response::LeaseGrant(response) => &mut response.header,
+            Response::LeaseRevoke(response) => &mut response.header,
+            Response::LeaseKeepAlive(response) => &mut response.header,
+            Response::LeaseTimeToLive(response) => &mut response.header,
+            Response::LeaseLeases(response) => &mut response.header,
+            Response::Watch(response) => &mut response.header,
+            Response::HashKv(response) => &mut response.header,
+            Response::Status(response) => &mut response.header,
+            Response::Alarm(response) => &mut response.header,
+            Response::MemberList(response) => &mut response.header,
+            Response::MoveLeader(response) => &mut response.header,
+            Response::Defragment(header) => header,
+            Response::Snapshot(response) => &mut response.header,
+            Response::Error(_) => return None,
+        })
     }
 }
 
