@@ -7,3 +7,24 @@
 //! messages into core requests and back, with etcd's headers, codes and messages.
 //! What only a real build has (TLS, the HTTP listeners, the JSON gateway) sits behind
 //! `cfg(not(madsim))`, so the same shell also builds with `RUSTFLAGS="--cfg madsim"`.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+#[cfg(not(madsim))]
+pub mod gateway;
+#[cfg(not(madsim))]
+pub mod http;
+pub mod ids;
+pub mod log;
+pub mod member;
+pub mod metrics;
+#[cfg(not(madsim))]
+pub mod net;
+#[cfg(not(madsim))]
+pub mod run;
+pub mod server;
+pub mod snapshot_cmd;
+pub mod snapshot_file;
+pub mod storage;
+pub mod storage_writer;

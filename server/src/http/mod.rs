@@ -1,0 +1,283 @@
+//! The real build's listeners: on each client URL, as etcd serves them on one port, gRPC (HTTP/2
+//! with `application/grpc`), the JSON gateway, `/health`, `/version` and `/metrics`; the same
+//! `/health` and `/metrics` on `--listen-metrics-urls`; and the peer URLs bound (peers come with
+//! clusters).
+
+mod grpc_metrics;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::Path;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use detcd_core::kv;
+use http::{Request, StatusCode, header};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, Scheme, TlsFlags, Url};
+use crate::gateway;
+use crate::member::Member;
+use crate::metrics::{self, Metrics};
+use crate::net::{ListenUrl, Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
+use crate::server::Services;
+
+pub use grpc_metrics::GrpcMetricsLayer;
+
+/// What `/health` and `/metrics` read.
+#[derive(Clone, Debug)]
+struct Probe {
+    member: Member,
+    metrics: Metrics,
+}
+
+/// Bind every listener of `config` and serve until `shutdown` turns true. Errors name the URL
+/// that could not be served (a port in use, a bad certificate).
+pub fn serve_all(
+    config: &Config,
+    services: Services,
+    member: Member,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> Result<JoinSet<()>, String> {
+    let probe = Probe { member, metrics };
+    let grpc = grpc_router(services, &probe.metrics);
+    let gateway = gateway::router(grpc.clone(), config.max_concurrent_streams);
+    let client_app = http_routes(&probe)
+        .merge(gateway)
+        .fallback_service(GrpcOrNotFound { grpc });
+    let options = ServeOptions {
+        max_concurrent_streams: config.max_concurrent_streams,
+        ..ServeOptions::default()
+    };
+    let mut tasks = JoinSet::new();
+    let client_tls = tls_info(&config.client_tls, &config.cipher_suites);
+    let client_dir = config.data_dir.join("fixtures").join("client");
+    for (address, schemes) in by_address(&config.listen_client_urls) {
+        let transport = transport(
+            &schemes,
+            &client_tls,
+            &client_dir,
+            &config.listen_client_urls,
+        )?;
+        let listener = bind(&schemes[0], &address)?;
+        let secure = if matches!(transport, Transport::Plain) {
+            "insecure"
+        } else {
+            "secure"
+        };
+        tracing::info!(target: "embed", "serving {secure} client requests on {}", listener.local_addr());
+        tasks.spawn(serve(
+            listener,
+            transport,
+            client_app.clone(),
+            options.clone(),
+            stopped(shutdown.clone()),
+        ));
+    }
+    let metrics_app = http_routes(&probe);
+    for (address, schemes) in by_address(&config.listen_metrics_urls) {
+        let transport = transport(
+            &schemes,
+            &client_tls,
+            &client_dir,
+            &config.listen_metrics_urls,
+        )?;
+        let listener = bind(&schemes[0], &address)?;
+        tracing::info!(target: "embed", "serving metrics on {}", listener.local_addr());
+        tasks.spawn(serve(
+            listener,
+            transport,
+            metrics_app.clone(),
+            options.clone(),
+            stopped(shutdown.clone()),
+        ));
+    }
+    let peer_tls = tls_info(&config.peer_tls, &config.cipher_suites);
+    let peer_dir = config.data_dir.join("fixtures").join("peer");
+    for (address, schemes) in by_address(&config.listen_peer_urls) {
+        let transport = transport(&schemes, &peer_tls, &peer_dir, &config.listen_peer_urls)?;
+        let listener = bind(&schemes[0], &address)?;
+        tracing::info!(target: "embed", "listening for peers on {}", listener.local_addr());
+        tasks.spawn(serve(
+            listener,
+            transport,
+            Router::new(),
+            options.clone(),
+            stopped(shutdown.clone()),
+        ));
+    }
+    Ok(tasks)
+}
+
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn tls_info(flags: &TlsFlags, cipher_suites: &[String]) -> TlsInfo {
+    TlsInfo {
+        cert_file: flags.cert_file.clone(),
+        key_file: flags.key_file.clone(),
+        trusted_ca_file: flags.trusted_ca_file.clone(),
+        client_cert_auth: flags.client_cert_auth,
+        crl_file: flags.crl_file.clone(),
+        auto_tls: flags.auto_tls,
+        cipher_suites: cipher_suites.to_vec(),
+    }
+}
+
+/// The URLs of one list grouped by address: an address listed as both http and https serves
+/// both on one port.
+fn by_address(urls: &[Url]) -> BTreeMap<String, Vec<Scheme>> {
+    let mut grouped: BTreeMap<String, Vec<Scheme>> = BTreeMap::new();
+    for url in urls {
+        let schemes = grouped.entry(url.address.clone()).or_default();
+        if !schemes.contains(&url.scheme) {
+            schemes.push(url.scheme);
+        }
+    }
+    grouped
+}
+
+fn transport(
+    schemes: &[Scheme],
+    info: &TlsInfo,
+    auto_tls_dir: &Path,
+    urls: &[Url],
+) -> Result<Transport, String> {
+    let secure = schemes.iter().any(|scheme| scheme.is_tls());
+    let plain = schemes.iter().any(|scheme| !scheme.is_tls());
+    if !secure {
+        return Ok(Transport::Plain);
+    }
+    let hosts: Vec<String> = urls.iter().map(|url| url.host().to_string()).collect();
+    let config = server_config(info, auto_tls_dir, &hosts).map_err(|error| error.to_string())?;
+    Ok(match plain {
+        true => Transport::PlainAndTls(config),
+        false => Transport::Tls(config),
+    })
+}
+
+fn bind(scheme: &Scheme, address: &str) -> Result<Listener, String> {
+    let url = Url {
+        scheme: *scheme,
+        address: address.to_string(),
+    };
+    let listen = ListenUrl::parse(&url.to_string()).map_err(|error| error.to_string())?;
+    Listener::bind(&listen).map_err(|error| format!("cannot listen on {url}: {error}"))
+}
+
+/// Every gRPC service, with etcd's gRPC metrics.
+fn grpc_router(services: Services, metrics: &Metrics) -> Router {
+    tonic::service::Routes::new(services.kv)
+        .add_service(services.watch)
+        .add_service(services.lease)
+        .add_service(services.cluster)
+        .add_service(services.maintenance)
+        .add_service(services.auth)
+        .add_service(services.lock)
+        .add_service(services.election)
+        .add_service(services.health)
+        .into_axum_router()
+        .layer(GrpcMetricsLayer::new(metrics.clone()))
+}
+
+fn http_routes(probe: &Probe) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .route("/metrics", get(metrics_text))
+        .with_state(probe.clone())
+}
+
+/// etcd 3.4's `/health`: false while an alarm is raised, without a leader, or when a read
+/// through Raft does not answer within a second.
+async fn health(State(probe): State<Probe>) -> Response {
+    let state = probe.member.state();
+    let healthy = !state.no_space_alarm
+        && state.leader.is_some()
+        && tokio::time::timeout(Duration::from_secs(1), health_read(&probe.member))
+            .await
+            .is_ok_and(|answered| answered);
+    match healthy {
+        true => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"health":"true"}"#,
+        )
+            .into_response(),
+        // etcd answers with http.Error: text/plain and a newline.
+        false => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "{\"health\":\"false\"}\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn health_read(member: &Member) -> bool {
+    let read = kv::Request::Range(kv::RangeRequest {
+        key: b"health".to_vec(),
+        ..kv::RangeRequest::default()
+    });
+    matches!(member.request(read).await, Ok(kv::Response::Range(_)))
+}
+
+async fn version() -> Response {
+    let body = format!(
+        r#"{{"etcdserver":"{}","etcdcluster":"{}"}}"#,
+        crate::api::ETCD_VERSION,
+        crate::api::CLUSTER_VERSION
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn metrics_text(State(probe): State<Probe>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        probe.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// gRPC calls (`application/grpc`) to the gRPC services; anything else that matched no route is
+/// not found, as etcd answers.
+#[derive(Clone, Debug)]
+struct GrpcOrNotFound {
+    grpc: Router,
+}
+
+impl tower::Service<Request<Body>> for GrpcOrNotFound {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let is_grpc = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/grpc"));
+        if !is_grpc {
+            return Box::pin(async {
+                Ok((StatusCode::NOT_FOUND, "404 page not found\n").into_response())
+            });
+        }
+        let grpc = self.grpc.clone();
+        Box::pin(async move {
+            let response = tower::ServiceExt::oneshot(grpc, request).await;
+            Ok(response.unwrap_or_else(|never| match never {}))
+        })
+    }
+}
