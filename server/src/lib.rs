@@ -9,6 +9,7 @@
 //! `cfg(not(madsim))`, so the same shell also builds with `RUSTFLAGS="--cfg madsim"`.
 
 pub mod api;
+pub mod auto_compaction;
 pub mod cli;
 pub mod config;
 #[cfg(not(madsim))]

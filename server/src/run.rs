@@ -24,6 +24,13 @@ pub async fn run(config: Config) -> Result<(), String> {
     let mut listeners =
         crate::http::serve_all(&config, services, member.clone(), metrics, shutdown)?;
     tokio::spawn(server::announce_ready(member.clone()));
+    if let Some(mode) = config.auto_compaction {
+        tokio::spawn(crate::auto_compaction::run(member.clone(), mode));
+    }
+    if config.initial_corrupt_check {
+        // etcd compares its hash with the peers' before serving; a member alone has none.
+        info!(target: "etcdserver", "{:x} starting initial corruption check: no peer to compare with", member.info().id);
+    }
     let mut terminate = signal(SignalKind::terminate()).map_err(|error| error.to_string())?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|error| error.to_string())?;
     tokio::select! {

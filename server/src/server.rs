@@ -9,16 +9,6 @@ use detcd_core::{Boot, Instant, Node, NodeConfig, NodeId, PersistToken};
 use prometheus_client::metrics::histogram::Histogram;
 use tracing::{info, warn};
 
-use detcd_proto::etcdserverpb::auth_server::AuthServer;
-use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
-use detcd_proto::etcdserverpb::kv_server::KvServer;
-use detcd_proto::etcdserverpb::lease_server::LeaseServer;
-use detcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
-use detcd_proto::etcdserverpb::watch_server::WatchServer;
-use detcd_proto::grpc::health::v1::health_server::HealthServer;
-use detcd_proto::v3electionpb::election_server::ElectionServer;
-use detcd_proto::v3lockpb::lock_server::LockServer;
-
 use crate::api::CLUSTER_VERSION;
 use crate::api::auth::AuthService;
 use crate::api::cluster::ClusterService;
@@ -209,60 +199,79 @@ pub async fn announce_ready(member: Member) {
 
 /// The gRPC services, built the same way in real and simulated builds; each build serves them
 /// its own way (`http` for real sockets, madsim's server for the simulated tier).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Services {
-    pub kv: KvServer<KvService>,
-    pub watch: WatchServer<WatchService>,
-    pub lease: LeaseServer<LeaseService>,
-    pub cluster: ClusterServer<ClusterService>,
-    pub maintenance: MaintenanceServer<MaintenanceService>,
-    pub auth: AuthServer<AuthService>,
-    pub lock: LockServer<LockService>,
-    pub election: ElectionServer<ElectionService>,
-    pub health: HealthServer<HealthService>,
-}
-
-/// etcd's gRPC receive limit: the request limit plus 512 KiB for framing.
-pub fn decode_limit(config: &Config) -> usize {
-    config.max_request_bytes + 512 * 1024
+    pub kv: KvService,
+    pub watch: WatchService,
+    pub lease: LeaseService,
+    pub cluster: ClusterService,
+    pub maintenance: MaintenanceService,
+    pub auth: AuthService,
+    pub lock: LockService,
+    pub election: ElectionService,
+    pub health: HealthService,
 }
 
 impl Services {
     pub fn new(config: &Config, started: &Started) -> Services {
         let member = started.member.clone();
-        let limit = decode_limit(config);
         Services {
-            kv: KvServer::new(KvService {
+            kv: KvService {
                 member: member.clone(),
-            })
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(usize::MAX),
-            watch: WatchServer::new(WatchService {
+            },
+            watch: WatchService {
                 member: member.clone(),
                 max_request_bytes: config.max_request_bytes,
-            })
-            .max_decoding_message_size(limit),
-            lease: LeaseServer::new(LeaseService {
+            },
+            lease: LeaseService {
                 member: member.clone(),
-            })
-            .max_decoding_message_size(limit),
-            cluster: ClusterServer::new(ClusterService {
+            },
+            cluster: ClusterService {
                 member: member.clone(),
-            }),
-            maintenance: MaintenanceServer::new(MaintenanceService {
+            },
+            maintenance: MaintenanceService {
                 member: member.clone(),
                 compactor: started.compactor.clone(),
                 quota_bytes: config.quota_backend_bytes,
-            })
-            .max_encoding_message_size(usize::MAX),
-            auth: AuthServer::new(AuthService {
+            },
+            auth: AuthService {
                 member: member.clone(),
-            }),
-            lock: LockServer::new(LockService {
+            },
+            lock: LockService {
                 member: member.clone(),
-            }),
-            election: ElectionServer::new(ElectionService { member }),
-            health: HealthServer::new(HealthService),
+            },
+            election: ElectionService { member },
+            health: HealthService,
         }
     }
+}
+
+/// The simulated tier's listener: the same services on madsim's network (no TLS, no HTTP
+/// routes: madsim carries gRPC messages as values).
+#[cfg(madsim)]
+pub async fn serve_simulated(
+    services: Services,
+    address: std::net::SocketAddr,
+) -> Result<(), tonic::transport::Error> {
+    use detcd_proto::etcdserverpb::auth_server::AuthServer;
+    use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
+    use detcd_proto::etcdserverpb::kv_server::KvServer;
+    use detcd_proto::etcdserverpb::lease_server::LeaseServer;
+    use detcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+    use detcd_proto::etcdserverpb::watch_server::WatchServer;
+    use detcd_proto::grpc::health::v1::health_server::HealthServer;
+    use detcd_proto::v3electionpb::election_server::ElectionServer;
+    use detcd_proto::v3lockpb::lock_server::LockServer;
+    tonic::transport::Server::builder()
+        .add_service(KvServer::new(services.kv))
+        .add_service(WatchServer::new(services.watch))
+        .add_service(LeaseServer::new(services.lease))
+        .add_service(ClusterServer::new(services.cluster))
+        .add_service(MaintenanceServer::new(services.maintenance))
+        .add_service(AuthServer::new(services.auth))
+        .add_service(LockServer::new(services.lock))
+        .add_service(ElectionServer::new(services.election))
+        .add_service(HealthServer::new(services.health))
+        .serve(address)
+        .await
 }

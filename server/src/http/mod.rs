@@ -27,6 +27,15 @@ use crate::member::Member;
 use crate::metrics::{self, Metrics};
 use crate::net::{ListenUrl, Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
 use crate::server::Services;
+use detcd_proto::etcdserverpb::auth_server::AuthServer;
+use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
+use detcd_proto::etcdserverpb::kv_server::KvServer;
+use detcd_proto::etcdserverpb::lease_server::LeaseServer;
+use detcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use detcd_proto::etcdserverpb::watch_server::WatchServer;
+use detcd_proto::grpc::health::v1::health_server::HealthServer;
+use detcd_proto::v3electionpb::election_server::ElectionServer;
+use detcd_proto::v3lockpb::lock_server::LockServer;
 
 pub use grpc_metrics::GrpcMetricsLayer;
 
@@ -47,7 +56,7 @@ pub fn serve_all(
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinSet<()>, String> {
     let probe = Probe { member, metrics };
-    let grpc = grpc_router(services, &probe.metrics);
+    let grpc = grpc_router(config, services, &probe.metrics);
     let gateway = gateway::router(grpc.clone(), config.max_concurrent_streams);
     let client_app = http_routes(&probe)
         .merge(gateway)
@@ -173,17 +182,19 @@ fn bind(scheme: &Scheme, address: &str) -> Result<Listener, String> {
     Listener::bind(&listen).map_err(|error| format!("cannot listen on {url}: {error}"))
 }
 
-/// Every gRPC service, with etcd's gRPC metrics.
-fn grpc_router(services: Services, metrics: &Metrics) -> Router {
-    tonic::service::Routes::new(services.kv)
-        .add_service(services.watch)
-        .add_service(services.lease)
-        .add_service(services.cluster)
-        .add_service(services.maintenance)
-        .add_service(services.auth)
-        .add_service(services.lock)
-        .add_service(services.election)
-        .add_service(services.health)
+/// Every gRPC service, with etcd's receive limit (the request limit plus 512 KiB for framing)
+/// and etcd's gRPC metrics.
+fn grpc_router(config: &Config, services: Services, metrics: &Metrics) -> Router {
+    let limit = config.max_request_bytes + 512 * 1024;
+    tonic::service::Routes::new(KvServer::new(services.kv).max_decoding_message_size(limit))
+        .add_service(WatchServer::new(services.watch).max_decoding_message_size(limit))
+        .add_service(LeaseServer::new(services.lease).max_decoding_message_size(limit))
+        .add_service(ClusterServer::new(services.cluster).max_decoding_message_size(limit))
+        .add_service(MaintenanceServer::new(services.maintenance).max_decoding_message_size(limit))
+        .add_service(AuthServer::new(services.auth).max_decoding_message_size(limit))
+        .add_service(LockServer::new(services.lock).max_decoding_message_size(limit))
+        .add_service(ElectionServer::new(services.election).max_decoding_message_size(limit))
+        .add_service(HealthServer::new(services.health))
         .into_axum_router()
         .layer(GrpcMetricsLayer::new(metrics.clone()))
 }
