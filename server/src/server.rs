@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use detcd_core::kv::{KvConfig, KvStore};
+use detcd_core::kv::{self, KvConfig, KvStore};
 use detcd_core::raft::{PersistBatch, PersistedState, RaftConfig};
 use detcd_core::{Boot, Instant, Node, NodeConfig, NodeId, PersistToken};
 use prometheus_client::metrics::histogram::Histogram;
@@ -20,7 +20,7 @@ use crate::api::lock::LockService;
 use crate::api::maintenance::MaintenanceService;
 use crate::api::watch::WatchService;
 use crate::config::{ClusterState, Config, Url};
-use crate::member::{self, Member, MemberInfo};
+use crate::member::{self, Member, MemberGone, MemberInfo};
 use crate::storage::{Metadata, RealDisk, Storage, StorageOptions};
 use crate::{ids, storage_writer};
 
@@ -176,13 +176,11 @@ fn random_seed() -> u64 {
 }
 
 /// Print etcd's lines that say the member serves (etcd's e2e harness waits for the first two),
-/// once it has a leader.
+/// once a read through Raft has answered: a leader leads, it has committed an entry of its term,
+/// and this member has applied everything committed before (etcd publishes its attributes
+/// through Raft before it says so).
 pub async fn announce_ready(member: Member) {
-    if member
-        .wait_for(|state| state.leader.is_some())
-        .await
-        .is_err()
-    {
+    if caught_up(&member).await.is_err() {
         return;
     }
     let info = member.info();
@@ -195,6 +193,23 @@ pub async fn announce_ready(member: Member) {
     info!(target: "etcdserver/api", "enabled capabilities for version {}",
         CLUSTER_VERSION.rsplit_once('.').map_or(CLUSTER_VERSION, |(version, _)| version));
     info!(target: "embed", "ready to serve client requests");
+}
+
+/// Wait until a linearizable read answers (retrying while there is no leader yet).
+pub async fn caught_up(member: &Member) -> Result<(), MemberGone> {
+    let read = || {
+        kv::Request::Range(kv::RangeRequest {
+            key: b"health".to_vec(),
+            ..kv::RangeRequest::default()
+        })
+    };
+    loop {
+        member.wait_for(|state| state.leader.is_some()).await?;
+        if let kv::Response::Range(_) = member.request(read()).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The gRPC services, built the same way in real and simulated builds; each build serves them

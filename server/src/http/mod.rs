@@ -46,6 +46,14 @@ struct Probe {
     metrics: Metrics,
 }
 
+/// The listeners of a member, serving.
+#[derive(Debug)]
+pub struct Listening {
+    pub tasks: JoinSet<()>,
+    /// Where each client URL listens (a port 0 in a URL is chosen here).
+    pub client_addresses: Vec<String>,
+}
+
 /// Bind every listener of `config` and serve until `shutdown` turns true. Errors name the URL
 /// that could not be served (a port in use, a bad certificate).
 pub fn serve_all(
@@ -54,7 +62,7 @@ pub fn serve_all(
     member: Member,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
-) -> Result<JoinSet<()>, String> {
+) -> Result<Listening, String> {
     let probe = Probe { member, metrics };
     let grpc = grpc_router(config, services, &probe.metrics);
     let gateway = gateway::router(grpc.clone(), config.max_concurrent_streams);
@@ -66,6 +74,7 @@ pub fn serve_all(
         ..ServeOptions::default()
     };
     let mut tasks = JoinSet::new();
+    let mut client_addresses = Vec::new();
     let client_tls = tls_info(&config.client_tls, &config.cipher_suites);
     let client_dir = config.data_dir.join("fixtures").join("client");
     for (address, schemes) in by_address(&config.listen_client_urls) {
@@ -82,6 +91,7 @@ pub fn serve_all(
             "secure"
         };
         tracing::info!(target: "embed", "serving {secure} client requests on {}", listener.local_addr());
+        client_addresses.push(listener.local_addr());
         tasks.spawn(serve(
             listener,
             transport,
@@ -122,7 +132,10 @@ pub fn serve_all(
             stopped(shutdown.clone()),
         ));
     }
-    Ok(tasks)
+    Ok(Listening {
+        tasks,
+        client_addresses,
+    })
 }
 
 async fn stopped(mut shutdown: watch::Receiver<bool>) {
