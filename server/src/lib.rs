@@ -7,3 +7,6 @@
 //! messages into core requests and back, with etcd's headers, codes and messages.
 //! What only a real build has (TLS, the HTTP listeners, the JSON gateway) sits behind
 //! `cfg(not(madsim))`, so the same shell also builds with `RUSTFLAGS="--cfg madsim"`.
+
+#[cfg(not(madsim))]
+pub mod net;
