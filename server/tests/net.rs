@@ -531,6 +531,39 @@ async fn revoked_certificate_is_refused_though_the_crl_expired() {
 }
 
 #[tokio::test]
+async fn refused_client_keeps_writing_until_it_reads_the_alert() {
+    // A TLS 1.3 client sends its request right after its certificate; the server refuses the
+    // certificate, but closes gently, so the client's later writes still succeed and its next
+    // read is the alert (closing at once would make the kernel reset the connection, and curl
+    // would report "broken pipe" instead of "alert certificate revoked").
+    let info = tls_info(|info| {
+        info.trusted_ca_file = Some(fixture("ca.crt"));
+        info.crl_file = Some(fixture("revoke.crl"));
+    });
+    let server = TestServer::start("https://127.0.0.1:0", Transport::Tls(tls_config(&info))).await;
+    let revoked = Some(("server-revoked.crt", "server-revoked.key.insecure"));
+    let mut tls = tls_connect(&server.address, client_tls(revoked, &["http/1.1"]))
+        .await
+        .unwrap();
+    let request = b"GET /whoami HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    tls.write_all(request).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let written_later = async {
+        tls.write_all(request).await?;
+        tls.flush().await
+    };
+    assert!(
+        written_later.await.is_ok(),
+        "the refused connection was reset"
+    );
+    let mut answer = Vec::new();
+    let error = tls.read_to_end(&mut answer).await.unwrap_err().to_string();
+    assert!(error.contains("CertificateRevoked"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn cipher_suites_restrict_tls12_and_leave_tls13() {
     // --cipher-suites limits TLS 1.2 to the listed suites; TLS 1.3 is negotiated as before.
     use rustls::crypto::ring::cipher_suite;

@@ -86,7 +86,8 @@ impl Default for ServeOptions {
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets the open
 /// connections finish what they are doing for `options.shutdown_grace`, closes the rest, and
-/// returns. Every request carries a [`ConnInfo`] in its extensions.
+/// returns. Dropping the future instead closes every connection at once. Every request carries
+/// a [`ConnInfo`] in its extensions.
 pub async fn serve(
     listener: Listener,
     transport: Transport,
@@ -295,14 +296,5 @@ fn reject(remote_addr: Option<SocketAddr>, error: impl fmt::Display, server_name
             "rejected connection from {from:?} (error {error:?}, ServerName {name:?})"
         ),
         None => tracing::warn!("rejected connection from {from:?} (error {error:?})"),
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("transport", &self.transport)
-            .field("options", &self.options)
-            .finish()
     }
 }

@@ -13,6 +13,17 @@
 //!   client verifier ignores CRL expiry unless asked to enforce it, and we do not ask. A
 //!   certificate no CRL speaks for is accepted, as in etcd.
 //! - With `--auto-tls` and no certificate files, a self-signed certificate (`auto_tls`).
+//!
+//! Where this differs from etcd, on purpose:
+//! - Files are read once, when the configuration is built. etcd re-reads the certificate and
+//!   key on every handshake and the CRL on every connection, so replaced files take effect
+//!   without a restart; here they need a new configuration.
+//! - The CRL must be signed by the CA that issued the certificates it lists (webpki checks);
+//!   etcd only compares serial numbers.
+//! - `--auto-tls` keeps `--trusted-ca-file`, `--client-cert-auth` and the CRL; etcd replaces
+//!   all of its TLS settings with the self-signed certificate's, silently dropping them.
+//! - `--client-cert-auth` without a trusted CA is an error; etcd would check client
+//!   certificates against the system's roots.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -58,7 +69,12 @@ impl TlsInfo {
         hosts: &[String],
     ) -> Result<Option<(PathBuf, PathBuf)>, TlsError> {
         match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+            (Some(cert), Some(key)) => {
+                if self.auto_tls {
+                    tracing::warn!("ignoring auto TLS since certs given");
+                }
+                Ok(Some((cert.clone(), key.clone())))
+            }
             (None, None) if self.auto_tls => {
                 auto_tls::certificate_files(auto_tls_dir, hosts).map(Some)
             }
