@@ -66,7 +66,7 @@ fn storage_compacts_after_a_snapshot_once_the_wal_is_large() {
 }
 
 /// A copy of the data dir `from` at `to`.
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -1,9 +1,12 @@
 //! A failed fsync or write stops the storage for good, and what the disk holds afterwards
-//! recovers to a prefix of the writes: every write that returned, and perhaps the failed one.
+//! recovers to a prefix of the writes: every write that returned, and perhaps the failed one;
+//! so does a crash at any step of a write.
+
+use detcd_core::raft::PersistBatch;
 
 use super::faulty::FaultyDisk;
-use super::{batch, model, open, open_with, small_segments};
-use crate::storage::{StorageError, StorageOptions};
+use super::{batch, files, model, open, open_with, small_segments, snapshot, wal_dir};
+use crate::storage::{RealDisk, StorageError, StorageOptions};
 
 // An fsync that fails returns an error naming the file; every later call is refused; reopening
 // recovers every write that returned, and the failed one at most.
@@ -71,4 +74,60 @@ fn storage_failed_write_stops_and_recovers_a_prefix() {
     let (_, recovered) = open(dir.path(), StorageOptions::default());
     assert_eq!(recovered.persisted, model(&batches[..10]));
     assert_eq!(recovered.warnings.len(), 1);
+}
+
+// A write crashed after any number of its file operations (its snap file, a segment cut, the
+// WAL append, releasing the older snap file; the last operation half done) recovers every
+// write before it, or this one too once its fsync is done; never a snapshot without its file.
+#[test]
+fn storage_write_crash_at_every_step_recovers_a_prefix() {
+    let options = StorageOptions {
+        snap_files_kept: 1,
+        ..small_segments()
+    };
+    let template = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open_with(RealDisk, template.path(), options.clone());
+    let mut batches: Vec<PersistBatch> = Vec::new();
+    // Write until the segment is full, so that the crashing write cuts a new one.
+    while files(&wal_dir(template.path()))
+        .last()
+        .is_none_or(|last| std::fs::metadata(last).unwrap().len() < options.segment_bytes_max)
+    {
+        let index = batches.len() as u64 + 1;
+        let mut write = batch(index, index..=index, 1);
+        if index == 3 {
+            write.snapshot = Some(snapshot(2, 1, 200));
+        }
+        storage.write(std::slice::from_ref(&write)).unwrap();
+        batches.push(write);
+    }
+    drop(storage);
+    let next = batches.len() as u64 + 1;
+    let crashing = PersistBatch {
+        snapshot: Some(snapshot(next - 1, 1, 300)),
+        ..batch(next, next..=next + 1, 1)
+    };
+    let before = model(&batches);
+    batches.push(crashing.clone());
+    let after = model(&batches);
+    for operations in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        super::compaction::copy_dir(template.path(), dir.path());
+        let disk = FaultyDisk::default();
+        let (mut storage, _) = open_with(disk.clone(), dir.path(), options.clone());
+        disk.faults.borrow_mut().operations_left = Some(operations);
+        let result = storage.write(std::slice::from_ref(&crashing));
+        drop(storage);
+        let (_, recovered) = open(dir.path(), options.clone());
+        if result.is_ok() {
+            assert_eq!(recovered.persisted, after, "after {operations} operations");
+            return;
+        }
+        assert!(
+            recovered.persisted == before || recovered.persisted == after,
+            "after {operations} operations: {:?}",
+            recovered.persisted
+        );
+    }
+    panic!("the write never finished");
 }
