@@ -80,12 +80,14 @@ pub(super) fn copy_dir(from: &Path, to: &Path) {
 }
 
 // A compaction stopped after any number of its file operations (the last one half done)
-// recovers the state it started from, and the start it recorded.
+// recovers the state it started from and the start it recorded, and finishes releasing what the
+// new base segment supersedes.
 #[test]
 fn storage_compaction_crash_at_every_step_recovers_the_same_state() {
     let template = tempfile::tempdir().unwrap();
     let batches = history(template.path(), small_segments());
     let expected: PersistedState = model(&batches);
+    let last_before = files(&wal_dir(template.path())).pop().unwrap();
     let mut finished = false;
     for operations in 0..100 {
         let dir = tempfile::tempdir().unwrap();
@@ -101,6 +103,12 @@ fn storage_compaction_crash_at_every_step_recovers_the_same_state() {
             "after {operations} operations"
         );
         assert_eq!(recovered.incarnation, 3, "after {operations} operations");
+        // Once the new base segment is named, recovery releases the segments it supersedes.
+        let segments = files(&wal_dir(dir.path()));
+        let name = |path: &Path| path.file_name().unwrap().to_owned();
+        if segments.iter().any(|s| name(s) > name(&last_before)) {
+            assert_eq!(segments.len(), 1, "after {operations} operations");
+        }
         if result.is_ok() {
             assert_eq!(files(&wal_dir(dir.path())).len(), 1);
             finished = true;

@@ -89,6 +89,29 @@ fn storage_corrupt_last_record_is_truncated_with_a_warning() {
     );
 }
 
+// A bad byte in the first write of a segment compaction wrote refuses to start, even with
+// nothing after it: that write was whole before the segment was named, so a crash cannot have
+// torn it, and cutting it off would drop the whole state.
+#[test]
+fn storage_corrupt_first_write_of_a_base_segment_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    five_writes(dir.path());
+    let (mut storage, _) = open(dir.path(), StorageOptions::default());
+    storage.compact().unwrap();
+    drop(storage);
+    let segment = files(&wal_dir(dir.path())).pop().unwrap();
+    let bytes = std::fs::read(&segment).unwrap();
+    let offsets = record_offsets(&bytes);
+    let commit = offsets[offsets.len() - 2];
+    flip(&segment, bytes.len() - 1);
+    let error = open_error(dir.path(), StorageOptions::default());
+    assert!(
+        matches!(&error, StorageError::CorruptWal { path, offset, .. }
+            if *path == segment && *offset == commit as u64),
+        "{error}"
+    );
+}
+
 // A bad byte in a segment that is not the last refuses to start, even at its tail.
 #[test]
 fn storage_corrupt_earlier_segment_refuses_to_start() {
