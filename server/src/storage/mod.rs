@@ -1,24 +1,25 @@
 //! The member's durable storage: a data dir laid out as etcd's, a segmented WAL of our own and
-//! snapshot files, written through [`Disk`] so the simulator can substitute a disk of its own.
+//! snapshot files, every file access through [`Disk`] so the simulator can substitute its own.
 //!
-//! - **Layout**: `<data-dir>/member/wal/{seq:016x}-{index:016x}.wal` segments (a new one past
-//!   [`StorageOptions::segment_bytes_max`]) and `<data-dir>/member/snap/{term:016x}-{index:016x}.snap`
-//!   snapshot files, directories 0700 (`wal`: segments, `snap`: snapshot files).
-//! - **Records** (`record`): a length, a check of the length, a CRC-32C chained from record to
-//!   record and across segments, then a postcard [`Record`](record::Record). A segment begins with
-//!   the previous segment's last CRC and the member's [`Metadata`]; then come writes, each the
-//!   records of its batches (snapshot, entries, hard state) closed by a commit record, so that a
-//!   write is durable whole or not at all. A snapshot's data lives in its snap file, synced before
-//!   the WAL record that names it.
-//! - **Recovery** (`wal`): start at the newest *base* segment (the first one, or one compaction
-//!   wrote), replay every committed write as `PersistedState::apply` would, then load the snap
-//!   file the state ends on. A torn write at the tail of the last segment (an incomplete header,
-//!   a record running past the end, an all-zero tail, a final record failing its CRC) is cut off
-//!   with a warning; any other bad byte, or a missing or bad snap file, refuses to start.
+//! - **Layout**: `<data-dir>/member/wal/{seq:016x}-{index:016x}.wal`, segments of the WAL (a new
+//!   one past [`StorageOptions::segment_bytes_max`]), and
+//!   `<data-dir>/member/snap/{term:016x}-{index:016x}.snap`, snapshot files; directories 0700.
+//! - **Records** (`record.rs`): a length, a check of the length, a CRC-32C chained from record to
+//!   record and across segments, then a postcard `Record`. A segment begins with the previous
+//!   segment's last CRC and the member's [`Metadata`]; then come writes, each the records of its
+//!   batches (snapshot, entries, hard state) closed by a commit record, so that a write is
+//!   durable whole or not at all. A snapshot's data lives in its snap file (`snap.rs`), synced
+//!   before the WAL record that names it.
+//! - **Recovery** (`wal.rs`, `replay.rs`): start at the newest *base* segment (the first one, or
+//!   one compaction wrote), replay every committed write as `PersistedState::apply` would, then
+//!   load the snap file the state ends on. A torn write at the tail of the last segment (an
+//!   incomplete header, a record running past the end, an all-zero tail, a final record failing
+//!   its CRC) is cut off with a warning; any other bad byte, or a missing or bad snap file,
+//!   refuses to start.
 //! - **Errors are fatal.** After a failed write or fsync the kernel may have dropped the dirty
-//!   pages and a later fsync may report success for data that never reached the disk; so an
+//!   pages, and a later fsync may report success for data that never reached the disk; so an
 //!   error means nothing is known durable, and the storage refuses every later call. The member
-//!   stops and recovers from what the disk holds (see `detcd_core::io`, fail-stop).
+//!   stops and recovers from what the disk holds (fail-stop, as `detcd_core::io` requires).
 
 mod disk;
 mod error;
@@ -201,7 +202,7 @@ impl<D: Disk> Storage<D> {
         replay: Replay,
     ) -> Result<(Storage<D>, Recovered), StorageError> {
         let Replay {
-            state,
+            mut state,
             metadata,
             segments,
             crc,
@@ -231,7 +232,7 @@ impl<D: Disk> Storage<D> {
             file,
             crc,
             next_index: state.next_index(),
-            snapshots_named: state.snapshots_named.clone(),
+            snapshots_named: std::mem::take(&mut state.snapshots_named),
             snap_files,
             buffer: Vec::new(),
             stopped: false,
@@ -253,7 +254,10 @@ impl<D: Disk> Storage<D> {
     /// stops the process (fail-stop); the storage must not be used again after an error.
     ///
     /// The entries of each batch are contiguous (as the core makes them); a batch whose are not
-    /// is a programmer error and panics.
+    /// is a programmer error and panics. A snapshot is known by its term and index, as its file
+    /// is named: one persisted again under the same pair replaces the file before its WAL record
+    /// is durable, so a crash in between recovers the new data (Raft makes the state at an index
+    /// the same on every member, so the two hold the same state).
     pub fn write(&mut self, batches: &[PersistBatch]) -> Result<(), StorageError> {
         self.guarded(|storage| storage.write_batches(batches))
     }
