@@ -3,8 +3,9 @@
 //!
 //! - **Layout**: `<data-dir>/member/wal/{seq:016x}-{index:016x}.wal`, segments of the WAL (a new
 //!   one past [`StorageOptions::segment_bytes_max`]), and
-//!   `<data-dir>/member/snap/{term:016x}-{index:016x}.snap`, snapshot files; directories 0700.
-//! - **Records** (`record.rs`): a length, a check of the length, a CRC-32C chained from record to
+//!   `<data-dir>/member/snap/{term:016x}-{index:016x}.snap`, snapshot files; directories 0700
+//!   (`data_dir.rs`).
+//! - **Records** (`record.rs`, `writes.rs`): a length, a check of the length, a CRC-32C chained from record to
 //!   record and across segments, then a postcard `Record`. A segment begins with the previous
 //!   segment's last CRC and the member's [`Metadata`]; then come writes, each the records of its
 //!   batches (snapshot, entries, hard state) closed by a commit record, so that a write is
@@ -21,12 +22,14 @@
 //!   error means nothing is known durable, and the storage refuses every later call. The member
 //!   stops and recovers from what the disk holds (fail-stop, as `detcd_core::io` requires).
 
+mod data_dir;
 mod disk;
 mod error;
 mod record;
 mod replay;
 mod snap;
 mod wal;
+mod writes;
 
 #[cfg(test)]
 mod tests;
@@ -37,12 +40,13 @@ use std::path::{Path, PathBuf};
 
 use detcd_core::raft::{Index, PersistBatch, PersistedState, Term};
 
+use data_dir::{list_snap_files, make_dirs, remove_if_present};
 pub use disk::{Disk, RealDisk};
 pub use error::StorageError;
 pub use record::Metadata;
-use record::{Record, encode};
-use replay::LogState;
+use record::Record;
 use wal::{Replay, Segment, Tail};
+use writes::{WriteBuffer, encode_segment_head};
 
 /// Tunables of the storage.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -454,156 +458,4 @@ struct Paths {
     wal_dir: PathBuf,
     snap_dir: PathBuf,
     metadata: Metadata,
-}
-
-/// The records of one write being encoded: a batch's records in its order, then a commit.
-struct WriteBuffer<'b> {
-    buffer: &'b mut Vec<u8>,
-    crc: u32,
-    records: u32,
-}
-
-impl<'b> WriteBuffer<'b> {
-    fn new(buffer: &'b mut Vec<u8>, crc: u32) -> WriteBuffer<'b> {
-        WriteBuffer {
-            buffer,
-            crc,
-            records: 0,
-        }
-    }
-
-    fn push(&mut self, record: &Record<'_>) {
-        encode(self.buffer, &mut self.crc, record);
-        self.records += 1;
-    }
-
-    fn batch(&mut self, batch: &PersistBatch) {
-        assert!(
-            batch
-                .entries
-                .windows(2)
-                .all(|p| p[1].index == p[0].index + 1),
-            "the entries of persist batch {:?} are not contiguous",
-            batch.token
-        );
-        if let Some(snapshot) = &batch.snapshot {
-            self.push(&Record::Snapshot {
-                index: snapshot.index,
-                term: snapshot.term,
-                membership: snapshot.membership.clone(),
-            });
-        }
-        for entry in &batch.entries {
-            self.push(&Record::Entry {
-                index: entry.index,
-                term: entry.term,
-                kind: entry.kind,
-                data: std::borrow::Cow::Borrowed(&entry.data),
-            });
-        }
-        if let Some(hard_state) = batch.hard_state {
-            self.push(&Record::HardState(hard_state));
-        }
-    }
-
-    /// A whole state, as a base segment's first write: replayed from nothing it gives `state`.
-    fn state(&mut self, state: &LogState) {
-        if let Some(snapshot) = &state.snapshot {
-            self.push(&Record::Snapshot {
-                index: snapshot.index,
-                term: snapshot.term,
-                membership: snapshot.membership.clone(),
-            });
-        }
-        for entry in &state.entries {
-            self.push(&Record::Entry {
-                index: entry.index,
-                term: entry.term,
-                kind: entry.kind,
-                data: std::borrow::Cow::Borrowed(&entry.data),
-            });
-        }
-        self.push(&Record::HardState(state.hard_state));
-        self.push(&Record::Boot {
-            incarnation: state.incarnation,
-        });
-    }
-
-    /// Close the write; returns the CRC chain's value after it.
-    fn finish(mut self) -> u32 {
-        let records = self.records;
-        encode(self.buffer, &mut self.crc, &Record::Commit { records });
-        self.crc
-    }
-}
-
-/// A segment's header records: where the CRC chain continues from, and whose log this is.
-fn encode_segment_head(
-    buffer: &mut Vec<u8>,
-    crc: &mut u32,
-    previous_crc: u32,
-    base: bool,
-    metadata: Metadata,
-) {
-    *crc = previous_crc;
-    encode(buffer, crc, &Record::SegmentStart { previous_crc, base });
-    encode(buffer, crc, &Record::Metadata(metadata));
-}
-
-/// Create the WAL and snap directories and make their entries, up to the data dir's own entry
-/// in its parent, durable: a member whose directories vanish in a power loss would come back
-/// empty after having voted.
-fn make_dirs<D: Disk>(
-    disk: &mut D,
-    data_dir: &Path,
-    member: &Path,
-    dirs: &[&Path],
-) -> Result<(), StorageError> {
-    for dir in dirs {
-        disk.create_dir_all(dir)
-            .map_err(|e| StorageError::io("create directory", *dir, e))?;
-    }
-    let parent = match data_dir.parent() {
-        Some(parent) if parent.as_os_str().is_empty() => Some(Path::new(".")),
-        parent => parent,
-    };
-    for dir in [Some(member), Some(data_dir), parent].into_iter().flatten() {
-        disk.sync_dir(dir)
-            .map_err(|e| StorageError::io("fsync directory", dir, e))?;
-    }
-    Ok(())
-}
-
-/// The snap files in `snap_dir` with their sizes; temporary ones a crash left are removed.
-fn list_snap_files<D: Disk>(
-    disk: &mut D,
-    snap_dir: &Path,
-) -> Result<BTreeMap<String, u64>, StorageError> {
-    let names = disk
-        .list_dir(snap_dir)
-        .map_err(|e| StorageError::io("list directory", snap_dir, e))?;
-    let mut files = BTreeMap::new();
-    for name in names {
-        let path = snap_dir.join(&name);
-        if name.ends_with(snap::TEMPORARY_SUFFIX) {
-            remove_if_present(disk, &path)?;
-        } else if snap::is_snap_file(&name) {
-            let bytes = disk
-                .file_len(&path)
-                .map_err(|e| StorageError::io("read the length of", &path, e))?;
-            files.insert(name, bytes);
-        }
-    }
-    Ok(files)
-}
-
-/// Remove `path`; one already gone is fine. Removals are not synced: a removal a crash undoes
-/// leaves a file recovery ignores and removes again.
-fn remove_if_present<D: Disk>(disk: &mut D, path: &Path) -> Result<(), StorageError> {
-    match disk.remove(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(StorageError::io("remove", path, e))
-        }
-        _ => Ok(()),
-    }
 }
