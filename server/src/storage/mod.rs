@@ -55,7 +55,8 @@ pub struct StorageOptions {
     pub segment_bytes_max: u64,
     /// After a write that holds a snapshot, compact the WAL once it holds this many bytes.
     pub compact_wal_bytes_min: u64,
-    /// Snapshot files kept, the newest the WAL names (etcd keeps 5).
+    /// Snapshot files kept, the newest the WAL names (etcd's `--max-snapshots`, 5); 0 keeps
+    /// every one, as etcd's 0 does.
     pub snap_files_kept: usize,
 }
 
@@ -269,7 +270,7 @@ impl<D: Disk> Storage<D> {
     /// Rewrite the WAL compactly (etcd's defragment; also done after a snapshot once the WAL
     /// holds [`StorageOptions::compact_wal_bytes_min`]): a fresh base segment holding the newest
     /// snapshot's record, the entries after it, the hard state and this start, then release the
-    /// older segments and snapshot files. A crash at any step recovers the same state: until the
+    /// older segments and snapshot files (unless every one is kept). A crash at any step recovers the same state: until the
     /// new segment is whole and named, recovery ignores it; after, recovery ignores the old ones.
     pub fn compact(&mut self) -> Result<(), StorageError> {
         self.guarded(Storage::compact_now)
@@ -437,7 +438,10 @@ impl<D: Disk> Storage<D> {
 
     /// Remove the snap files that no longer matter: all but the newest few the WAL names.
     fn release_snap_files(&mut self) -> Result<(), StorageError> {
-        let kept = self.options.snap_files_kept.max(1);
+        let kept = self.options.snap_files_kept;
+        if kept == 0 {
+            return Ok(());
+        }
         let keep: Vec<String> = (self.snapshots_named.iter().rev().take(kept))
             .map(|(term, index)| snap::file_name(*term, *index))
             .collect();

@@ -57,7 +57,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 fn options() -> impl Strategy<Value = StorageOptions> {
     let compact = prop_oneof![Just(u64::MAX), 500u64..3000];
-    (100u64..2000, compact, 1usize..4).prop_map(|(segment, compact, kept)| StorageOptions {
+    (100u64..2000, compact, 0usize..4).prop_map(|(segment, compact, kept)| StorageOptions {
         segment_bytes_max: segment,
         compact_wal_bytes_min: compact,
         snap_files_kept: kept,
@@ -197,7 +197,8 @@ proptest! {
         prop_assert_eq!(recovered.metadata, Some(METADATA));
         prop_assert!(recovered.warnings.is_empty(), "{:?}", recovered.warnings);
         let snap_files = files(&dir.path().join("member").join("snap")).len();
-        prop_assert!(snap_files <= options.snap_files_kept, "{} snap files", snap_files);
+        let kept = if options.snap_files_kept == 0 { usize::MAX } else { options.snap_files_kept };
+        prop_assert!(snap_files <= kept, "{} snap files", snap_files);
         let on_disk: u64 = [wal_dir(dir.path()), dir.path().join("member").join("snap")]
             .iter()
             .flat_map(|d| files(d))
