@@ -24,16 +24,82 @@ pub fn init(level: LogLevel, json: bool) {
         .with_max_level(level)
         .with_writer(std::io::stderr);
     let installed = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init()
+        builder.event_format(Zap).try_init()
     } else {
         builder.event_format(Capnslog).try_init()
     };
     // A second init (tests start several servers in one process) keeps the first logger.
     let _ = installed;
+}
+
+/// etcd's `--logger=zap` lines: one JSON object per event, `level`, `ts`, `caller` (here the
+/// etcd package), `msg`, then the event's fields.
+#[derive(Clone, Copy, Debug)]
+struct Zap;
+
+impl<S, N> FormatEvent<S, N> for Zap
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let metadata = event.metadata();
+        let mut fields = JsonFields::default();
+        event.record(&mut fields);
+        let mut object = serde_json::Map::new();
+        let level = metadata.level().as_str().to_ascii_lowercase();
+        object.insert("level".into(), level.into());
+        object.insert("ts".into(), timestamp_rfc3339().into());
+        object.insert("caller".into(), metadata.target().into());
+        object.insert("msg".into(), fields.message.into());
+        object.extend(fields.fields);
+        writeln!(writer, "{}", serde_json::Value::Object(object))
+    }
+}
+
+/// An event's message and fields, as JSON values.
+#[derive(Debug, Default)]
+struct JsonFields {
+    message: String,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl tracing::field::Visit for JsonFields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "message" => self.message = text,
+            name => {
+                self.fields.insert(name.into(), text.into());
+            }
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_string(),
+            name => {
+                self.fields.insert(name.into(), value.into());
+            }
+        }
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.fields.insert(field.name().into(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.fields.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.fields.insert(field.name().into(), value.into());
+    }
 }
 
 /// etcd 3.4's default line format.
@@ -95,6 +161,12 @@ fn timestamp() -> String {
         now.subsec_micros()
     );
     text
+}
+
+/// `2026-12-07T11:58:24.487Z`, as zap writes its times.
+fn timestamp_rfc3339() -> String {
+    let text = timestamp();
+    format!("{}T{}Z", &text[..10], &text[11..23])
 }
 
 /// The calendar date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).

@@ -94,6 +94,7 @@ pub fn spawn<D>(storage: Storage<D>, fsync: Histogram) -> WriterHandle
 where
     D: Disk + Send + 'static,
     D::File: Send,
+    D::Lock: Send,
 {
     let (jobs, jobs_rx) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -118,6 +119,7 @@ impl<D> Writer<D>
 where
     D: Disk + Send + 'static,
     D::File: Send,
+    D::Lock: Send,
 {
     #[cfg(not(madsim))]
     fn start(mut self) {

@@ -13,9 +13,8 @@ use axum::Router;
 use axum::extract::Extension;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use detcd::net::{
-    ConnInfo, ListenUrl, Listener, ServeOptions, TlsInfo, Transport, serve, server_config,
-};
+use detcd::config::Url;
+use detcd::net::{ConnInfo, Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
 use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -95,7 +94,7 @@ impl TestServer {
     }
 
     async fn start_with(url: &str, transport: Transport, options: ServeOptions) -> TestServer {
-        let listener = Listener::bind(&ListenUrl::parse(url).unwrap()).unwrap();
+        let listener = Listener::bind(&Url::parse(url).unwrap()).unwrap();
         let address = listener.local_addr();
         let (stop, stopped) = oneshot::channel();
         let shutdown = async move {

@@ -83,11 +83,11 @@ impl Maintenance for MaintenanceService {
                 .alarms
                 .iter()
                 .map(|alarm| {
-                    format!(
-                        "memberID:{} alarm:{:?} ",
-                        self.member.info().id,
-                        alarm.alarm
-                    )
+                    let name = match alarm.alarm {
+                        core_kv::AlarmType::NoSpace => "NOSPACE",
+                        core_kv::AlarmType::Corrupt => "CORRUPT",
+                    };
+                    format!("memberID:{} alarm:{name} ", self.member.info().id)
                 })
                 .collect(),
             db_size_in_use: size,

@@ -2,7 +2,7 @@
 //! defaults, read into typed values with etcd's error messages.
 
 pub mod flags;
-mod url;
+pub mod url;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
-//! The URLs etcd's flags take: `http://host:port`, `https://...`, `unix://path`, `unixs://path`.
+//! The URLs etcd's flags take: `http://host:port`, `https://...`, `unix://...`, `unixs://...`.
 
 use std::fmt;
 
+/// A URL's scheme, as etcd accepts it (`types.NewURLs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scheme {
     Http,
@@ -11,6 +12,7 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// Whether the scheme asks for TLS.
     pub fn is_tls(self) -> bool {
         matches!(self, Scheme::Https | Scheme::Unixs)
     }
@@ -29,8 +31,9 @@ impl Scheme {
     }
 }
 
-/// A listen or advertise URL. For TCP schemes `address` is `host:port`; for unix schemes it is
-/// the socket's path (etcd takes everything after `://`).
+/// A listen or advertise URL. For TCP schemes `address` is `host:port`; for a Unix socket it is
+/// the socket file's path: etcd names a socket `unix://host:port`, meaning the file `host:port`
+/// in the working directory, and `unix:///absolute/path` names one elsewhere.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Url {
     pub scheme: Scheme,
@@ -38,46 +41,58 @@ pub struct Url {
 }
 
 impl Url {
+    /// Parse a URL by etcd's rules: one of the four schemes, `host:port`, no path.
     pub fn parse(text: &str) -> Result<Url, String> {
+        let text = text.trim();
+        let invalid = |reason: &str| format!("{reason}: {text}");
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| format!("URL {text:?} has no scheme"))?;
-        let scheme = match scheme {
+            .ok_or_else(|| invalid("URL scheme must be http, https, unix, or unixs"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
             "unix" => Scheme::Unix,
             "unixs" => Scheme::Unixs,
-            other => {
-                return Err(format!(
-                    "URL scheme must be http, https, unix, or unixs: {other}://{rest}"
-                ));
-            }
+            _ => return Err(invalid("URL scheme must be http, https, unix, or unixs")),
         };
-        let address = rest.trim_end_matches('/').to_string();
-        if address.is_empty() {
-            return Err(format!("URL {text:?} has no host"));
+        let address = rest.trim_end_matches('/');
+        if scheme.is_unix() && rest.starts_with('/') {
+            return Ok(Url {
+                scheme,
+                address: rest.to_string(),
+            });
         }
-        if !scheme.is_unix() {
-            let (host, port) = address.rsplit_once(':').ok_or_else(|| {
-                format!("URL address does not have the form \"host:port\": {text}")
-            })?;
-            if host.is_empty() || port.parse::<u16>().is_err() {
-                return Err(format!(
-                    "URL address does not have the form \"host:port\": {text}"
-                ));
-            }
+        if address.contains('/') {
+            return Err(invalid("URL must not contain a path"));
         }
-        Ok(Url { scheme, address })
+        if split_host_port(address).is_none() {
+            return Err(invalid(r#"URL address does not have the form "host:port""#));
+        }
+        Ok(Url {
+            scheme,
+            address: address.to_string(),
+        })
     }
 
-    /// The host, without the port (TCP schemes).
+    /// The host, without port or brackets (what a self-signed certificate is made for); empty
+    /// for a Unix socket.
     pub fn host(&self) -> &str {
-        self.address
-            .rsplit_once(':')
-            .map_or(self.address.as_str(), |(host, _)| host)
-            .trim_start_matches('[')
-            .trim_end_matches(']')
+        if self.scheme.is_unix() {
+            return "";
+        }
+        split_host_port(&self.address).map_or("", |(host, _)| host)
     }
+}
+
+/// `host:port` → (`host`, `port`), `[::1]:2379` → (`::1`, `2379`); the port may be empty (as in
+/// Go's `net.SplitHostPort`) but must be there.
+pub fn split_host_port(address: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return Some((host, after.strip_prefix(':')?));
+    }
+    let (host, port) = address.rsplit_once(':')?;
+    (!host.contains(':')).then_some((host, port))
 }
 
 impl fmt::Display for Url {
@@ -90,15 +105,33 @@ impl fmt::Display for Url {
 mod tests {
     use super::*;
 
+    // etcd's URL rules: four schemes, host:port, no path; Unix sockets by name or path.
     #[test]
     fn parses_etcds_url_forms() {
         let url = Url::parse("https://localhost:20001").unwrap();
         assert_eq!((url.scheme, url.host()), (Scheme::Https, "localhost"));
         assert_eq!(url.to_string(), "https://localhost:20001");
-        let unix = Url::parse("unix://localhost:20000").unwrap();
-        assert_eq!(unix.address, "localhost:20000");
-        assert!(Url::parse("ftp://x:1").is_err());
-        assert!(Url::parse("http://localhost").is_err());
         assert_eq!(Url::parse("http://[::1]:2379").unwrap().host(), "::1");
+        assert_eq!(
+            Url::parse("unix://localhost:20000").unwrap().address,
+            "localhost:20000"
+        );
+        assert_eq!(
+            Url::parse("unixs:///tmp/etcd.sock").unwrap().address,
+            "/tmp/etcd.sock"
+        );
+        assert_eq!(
+            Url::parse("HTTP://127.0.0.1:2379/").unwrap().to_string(),
+            "http://127.0.0.1:2379"
+        );
+        for bad in [
+            "ftp://x:1",
+            "http://localhost",
+            "http://x:1/path",
+            "localhost:2379",
+            "http://::1:2379",
+        ] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -25,7 +25,7 @@ use crate::config::{Config, Scheme, TlsFlags, Url};
 use crate::gateway;
 use crate::member::Member;
 use crate::metrics::{self, Metrics};
-use crate::net::{ListenUrl, Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
+use crate::net::{Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
 use crate::server::Services;
 use detcd_proto::etcdserverpb::auth_server::AuthServer;
 use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -191,8 +191,7 @@ fn bind(scheme: &Scheme, address: &str) -> Result<Listener, String> {
         scheme: *scheme,
         address: address.to_string(),
     };
-    let listen = ListenUrl::parse(&url.to_string()).map_err(|error| error.to_string())?;
-    Listener::bind(&listen).map_err(|error| format!("cannot listen on {url}: {error}"))
+    Listener::bind(&url).map_err(|error| format!("cannot listen on {url}: {error}"))
 }
 
 /// Every gRPC service, with etcd's receive limit (the request limit plus 512 KiB for framing)

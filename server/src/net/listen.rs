@@ -1,4 +1,4 @@
-//! Listen URLs and their sockets, as etcd takes them: `http://host:port` and `https://host:port`
+//! The sockets of listen URLs, as etcd binds them: `http://host:port` and `https://host:port`
 //! over TCP, `unix://` and `unixs://` over Unix sockets.
 
 use std::fmt;
@@ -9,107 +9,11 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 
+use crate::config::Url;
+use crate::config::url::split_host_port;
+
 /// The backlog of a listening socket (Go takes the kernel's `somaxconn`, 4096 on current Linux).
 const BACKLOG_MAX: u32 = 4096;
-
-/// A URL's scheme, as etcd accepts it (`types.NewURLs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-    Unix,
-    Unixs,
-}
-
-impl Scheme {
-    /// Whether the scheme asks for TLS.
-    pub fn is_secure(self) -> bool {
-        matches!(self, Scheme::Https | Scheme::Unixs)
-    }
-
-    fn is_unix(self) -> bool {
-        matches!(self, Scheme::Unix | Scheme::Unixs)
-    }
-}
-
-/// One `--listen-client-urls` (or `--listen-peer-urls`) entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenUrl {
-    pub scheme: Scheme,
-    /// `host:port` for TCP; for a Unix socket, the socket file's path.
-    pub address: String,
-}
-
-impl ListenUrl {
-    /// Parses a URL by etcd's rules: scheme `http`, `https`, `unix` or `unixs`; `host:port`; no
-    /// path. etcd names a Unix socket `unix://host:port`, meaning the file `host:port` in the
-    /// working directory; `unix:///absolute/path` is also accepted here, for a socket elsewhere.
-    pub fn parse(url: &str) -> Result<ListenUrl, ListenError> {
-        let url = url.trim();
-        let invalid = |reason: &'static str| ListenError::Url {
-            url: url.to_owned(),
-            reason,
-        };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or(invalid("URL scheme must be http, https, unix, or unixs"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            "unix" => Scheme::Unix,
-            "unixs" => Scheme::Unixs,
-            _ => return Err(invalid("URL scheme must be http, https, unix, or unixs")),
-        };
-        if scheme.is_unix() && rest.starts_with('/') {
-            return Ok(ListenUrl {
-                scheme,
-                address: rest.to_owned(),
-            });
-        }
-        if rest.contains('/') {
-            return Err(invalid("URL must not contain a path"));
-        }
-        if split_host_port(rest).is_none() {
-            return Err(invalid(r#"URL address does not have the form "host:port""#));
-        }
-        Ok(ListenUrl {
-            scheme,
-            address: rest.to_owned(),
-        })
-    }
-
-    /// The host, without port or brackets: what a self-signed certificate is made for. Empty
-    /// for a Unix socket.
-    pub fn host(&self) -> &str {
-        if self.scheme.is_unix() {
-            return "";
-        }
-        split_host_port(&self.address).map_or("", |(host, _)| host)
-    }
-}
-
-impl fmt::Display for ListenUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.scheme {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-            Scheme::Unix => "unix",
-            Scheme::Unixs => "unixs",
-        };
-        write!(f, "{scheme}://{}", self.address)
-    }
-}
-
-/// `host:port` → (`host`, `port`), `[::1]:2379` → (`::1`, `2379`); the port may be empty (as in
-/// Go's `net.SplitHostPort`) but must be there.
-fn split_host_port(address: &str) -> Option<(&str, &str)> {
-    if let Some(rest) = address.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        return Some((host, after.strip_prefix(':')?));
-    }
-    let (host, port) = address.rsplit_once(':')?;
-    (!host.contains(':')).then_some((host, port))
-}
 
 /// A bound socket, ready to accept. A Unix socket's file is removed when the listener drops,
 /// as etcd removes it on close.
@@ -137,7 +41,7 @@ impl Listener {
     /// the same port binds while the old connections sit in TIME_WAIT. Unix: a stale socket
     /// file left by a killed server is removed first; any other file there is left alone, and
     /// the bind fails.
-    pub fn bind(url: &ListenUrl) -> Result<Listener, ListenError> {
+    pub fn bind(url: &Url) -> Result<Listener, ListenError> {
         let failed = |source| ListenError::Bind {
             url: url.to_string(),
             source,
@@ -251,44 +155,16 @@ impl std::error::Error for ListenError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls_by_etcds_rules() {
-        // etcd's URL rules: four schemes, host:port, no path; Unix sockets by name or path.
-        let url = ListenUrl::parse("https://localhost:2379").unwrap();
-        assert_eq!(
-            (url.scheme, url.address.as_str(), url.host()),
-            (Scheme::Https, "localhost:2379", "localhost")
-        );
-        assert_eq!(ListenUrl::parse("http://[::1]:2379").unwrap().host(), "::1");
-        assert_eq!(
-            ListenUrl::parse("unix://localhost:1234").unwrap().address,
-            "localhost:1234"
-        );
-        assert_eq!(
-            ListenUrl::parse("unixs:///tmp/etcd.sock").unwrap().address,
-            "/tmp/etcd.sock"
-        );
-        for bad in [
-            "ftp://localhost:1",
-            "localhost:2379",
-            "http://localhost",
-            "http://localhost:2379/v3",
-            "http://::1:2379",
-        ] {
-            assert!(ListenUrl::parse(bad).is_err(), "{bad}");
-        }
-    }
-
     #[tokio::test]
     async fn localhost_binds_ipv4_loopback_and_names_must_be_ips() {
         // etcd binds `localhost` to 127.0.0.1 and refuses other host names.
-        let listener = Listener::bind(&ListenUrl::parse("http://localhost:0").unwrap()).unwrap();
+        let listener = Listener::bind(&Url::parse("http://localhost:0").unwrap()).unwrap();
         assert!(
             listener.local_addr().starts_with("127.0.0.1:"),
             "{}",
             listener.local_addr()
         );
-        let error = Listener::bind(&ListenUrl::parse("http://example.com:0").unwrap()).unwrap_err();
+        let error = Listener::bind(&Url::parse("http://example.com:0").unwrap()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "expected IP in URL for binding: http://example.com:0"
@@ -299,7 +175,7 @@ mod tests {
     async fn rebinding_a_port_right_after_close_works() {
         // SO_REUSEADDR: a port with a connection in TIME_WAIT can be bound again at once, as
         // etcd's e2e tests do when they start clusters back to back.
-        let listener = Listener::bind(&ListenUrl::parse("http://127.0.0.1:0").unwrap()).unwrap();
+        let listener = Listener::bind(&Url::parse("http://127.0.0.1:0").unwrap()).unwrap();
         let address = listener.local_addr();
         let client = TcpStream::connect(&address).await.unwrap();
         let Accepted::Tcp(server_side, _) = listener.accept().await.unwrap() else {
@@ -309,7 +185,7 @@ mod tests {
         drop(server_side);
         drop(listener);
         drop(client);
-        Listener::bind(&ListenUrl::parse(&format!("http://{address}")).unwrap()).unwrap();
+        Listener::bind(&Url::parse(&format!("http://{address}")).unwrap()).unwrap();
     }
 
     #[tokio::test]
@@ -319,7 +195,7 @@ mod tests {
         let path = dir.path().join("detcd.sock");
         // Closing a std listener leaves its file behind, as a killed process does.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let url = ListenUrl::parse(&format!("unix://{}", path.display())).unwrap();
+        let url = Url::parse(&format!("unix://{}", path.display())).unwrap();
         let listener = Listener::bind(&url).unwrap();
         assert!(path.exists());
         drop(listener);

@@ -16,6 +16,6 @@ mod sniff;
 mod tls;
 
 pub use conn_info::ConnInfo;
-pub use listen::{ListenError, ListenUrl, Listener, Scheme};
+pub use listen::{ListenError, Listener};
 pub use serve::{ServeOptions, Transport, serve};
 pub use tls::{TlsError, TlsInfo, client_config, server_config};

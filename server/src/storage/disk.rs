@@ -15,6 +15,13 @@ use std::path::Path;
 pub trait Disk {
     /// A file open for appending.
     type File: Debug;
+    /// An exclusive lock, held while the value lives.
+    type Lock: Debug;
+
+    /// Lock `path` (created if missing) for this process alone, for as long as the returned
+    /// lock lives; fails at once if another process holds it, as etcd fails on a data dir whose
+    /// WAL another etcd has locked.
+    fn lock(&mut self, path: &Path) -> io::Result<Self::Lock>;
 
     /// Create `path` and every missing parent, each readable by its owner only (0700).
     fn create_dir_all(&mut self, path: &Path) -> io::Result<()>;
@@ -51,6 +58,23 @@ pub struct RealDisk;
 
 impl Disk for RealDisk {
     type File = std::fs::File;
+    type Lock = std::fs::File;
+
+    fn lock(&mut self, path: &Path) -> io::Result<std::fs::File> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another process holds it (is another member using this data dir?)",
+            )),
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        }
+    }
 
     fn create_dir_all(&mut self, path: &Path) -> io::Result<()> {
         let mut builder = std::fs::DirBuilder::new();

@@ -87,6 +87,8 @@ pub struct Recovered {
 /// [`Storage::write`] the core's persist batches in token order; any error is final (fail-stop).
 pub struct Storage<D: Disk> {
     disk: D,
+    /// The data dir's lock, held for as long as the storage lives: one member per data dir.
+    _lock: D::Lock,
     options: StorageOptions,
     wal_dir: PathBuf,
     snap_dir: PathBuf,
@@ -140,6 +142,10 @@ impl<D: Disk> Storage<D> {
         let wal_dir = member.join("wal");
         let snap_dir = member.join("snap");
         make_dirs(&mut disk, data_dir, &member, &[&wal_dir, &snap_dir])?;
+        let lock_path = member.join("lock");
+        let lock = disk
+            .lock(&lock_path)
+            .map_err(|e| StorageError::io("lock the data dir", &lock_path, e))?;
         let snap_files = list_snap_files(&mut disk, &snap_dir)?;
         let paths = Paths {
             wal_dir,
@@ -147,14 +153,15 @@ impl<D: Disk> Storage<D> {
             metadata,
         };
         match wal::replay(&mut disk, &paths.wal_dir, Tail::Truncate)? {
-            None => Storage::create(disk, paths, options, snap_files),
-            Some(replay) => Storage::resume(disk, paths, options, snap_files, replay),
+            None => Storage::create(disk, lock, paths, options, snap_files),
+            Some(replay) => Storage::resume(disk, lock, paths, options, snap_files, replay),
         }
     }
 
     /// Start a new WAL: its first segment, born whole, records the first start.
     fn create(
         mut disk: D,
+        lock: D::Lock,
         paths: Paths,
         options: StorageOptions,
         snap_files: BTreeMap<String, u64>,
@@ -174,6 +181,7 @@ impl<D: Disk> Storage<D> {
         };
         let storage = Storage {
             disk,
+            _lock: lock,
             options,
             wal_dir: paths.wal_dir,
             snap_dir: paths.snap_dir,
@@ -201,6 +209,7 @@ impl<D: Disk> Storage<D> {
     /// record this start.
     fn resume(
         mut disk: D,
+        lock: D::Lock,
         paths: Paths,
         options: StorageOptions,
         snap_files: BTreeMap<String, u64>,
@@ -228,6 +237,7 @@ impl<D: Disk> Storage<D> {
         let incarnation = state.incarnation + 1;
         let mut storage = Storage {
             disk,
+            _lock: lock,
             options,
             wal_dir: paths.wal_dir,
             snap_dir: paths.snap_dir,

@@ -71,3 +71,21 @@ fn storage_metadata_round_trips() {
     assert_eq!(recovered.metadata, Some(METADATA));
     assert_eq!(storage.metadata(), METADATA);
 }
+
+// One member per data dir: while a storage holds it, a second open fails at once, saying what
+// is locked; once the first is gone, the data dir opens again.
+#[test]
+fn storage_locks_its_data_dir() {
+    let root = tempfile::tempdir().unwrap();
+    let data_dir = root.path().join("data");
+    let (first, _) = open(&data_dir, StorageOptions::default());
+    let error = Storage::open(RealDisk, &data_dir, METADATA, StorageOptions::default())
+        .expect_err("the data dir is in use");
+    let message = error.to_string();
+    assert!(
+        message.contains("lock") && message.contains("member/lock"),
+        "{message}"
+    );
+    drop(first);
+    open(&data_dir, StorageOptions::default());
+}

@@ -128,18 +128,20 @@ fn storage_open_crash_at_every_step_recovers_the_same_state() {
     for operations in 0..20 {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(template.path(), dir.path());
-        let opened = crate::storage::Storage::open(
+        let finished = crate::storage::Storage::open(
             FaultyDisk::crashing_after(operations),
             dir.path(),
             super::METADATA,
             small_segments(),
-        );
+        )
+        .is_ok();
+        // The crashed process is gone, and its lock on the data dir with it.
         let (_, recovered) = open(dir.path(), small_segments());
         assert_eq!(
             recovered.persisted, expected,
             "after {operations} operations"
         );
-        if opened.is_ok() {
+        if finished {
             return;
         }
     }

@@ -61,6 +61,11 @@ impl FaultyDisk {
 
 impl Disk for FaultyDisk {
     type File = std::fs::File;
+    type Lock = std::fs::File;
+
+    fn lock(&mut self, path: &Path) -> io::Result<std::fs::File> {
+        RealDisk.lock(path)
+    }
 
     fn create_dir_all(&mut self, path: &Path) -> io::Result<()> {
         self.operation()?;
