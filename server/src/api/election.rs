@@ -12,8 +12,8 @@ use tonic::{Code, Request as GrpcRequest, Response, Status};
 
 use super::convert;
 use super::recipes::{
-    contender_key, create_if_absent, create_revision_is, delete, first_created, prefix_end, put,
-    txn, wait_deletes,
+    Abandon, contender_key, create_if_absent, create_revision_is, delete, first_created,
+    prefix_end, put, txn, wait_deletes,
 };
 use super::status::{stopped, unexpected};
 use crate::member::Member;
@@ -38,31 +38,6 @@ fn prefix(name: &[u8]) -> Vec<u8> {
     prefix
 }
 
-/// Deletes a candidate's key if its campaign is abandoned (the client went away), as etcd's
-/// Campaign resigns when its context is canceled.
-struct Abandon {
-    member: Member,
-    key: Option<Vec<u8>>,
-}
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            let member = self.member.clone();
-            tokio::spawn(async move {
-                let _ = txn(
-                    &member,
-                    TxnRequest {
-                        success: vec![delete(&key)],
-                        ..TxnRequest::default()
-                    },
-                )
-                .await;
-            });
-        }
-    }
-}
-
 type ObserveStream = Pin<Box<dyn Stream<Item = Result<pb::LeaderResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -78,16 +53,13 @@ impl Election for ElectionService {
         let key = contender_key(&prefix, request.lease);
         let (kv, created) =
             create_if_absent(&self.member, &key, request.value.clone(), request.lease).await?;
-        let mut abandon = Abandon {
-            member: self.member.clone(),
-            key: Some(key.clone()),
-        };
+        let abandon = Abandon::new(&self.member, &key);
         if !created.succeeded && kv.value != request.value {
             self.proclaim_value(&key, kv.create_revision, request.lease, request.value)
                 .await?;
         }
         wait_deletes(&self.member, &prefix, kv.create_revision - 1).await?;
-        abandon.key = None;
+        abandon.keep();
         let leader = pb::LeaderKey {
             name: request.name,
             key,

@@ -7,33 +7,12 @@ use detcd_proto::v3lockpb::{self as pb, lock_server::Lock};
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::recipes::{contender_key, create_if_absent, delete, txn, wait_deletes};
+use super::recipes::{Abandon, contender_key, create_if_absent, delete, txn, wait_deletes};
 use crate::member::Member;
 
 #[derive(Clone, Debug)]
 pub struct LockService {
     pub member: Member,
-}
-
-/// Deletes a waiter's key if it gives up (the client went away), as etcd's Mutex does.
-struct Abandon {
-    member: Member,
-    key: Option<Vec<u8>>,
-}
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            let member = self.member.clone();
-            tokio::spawn(async move {
-                let delete = TxnRequest {
-                    success: vec![delete(&key)],
-                    ..TxnRequest::default()
-                };
-                let _ = txn(&member, delete).await;
-            });
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -49,12 +28,9 @@ impl Lock for LockService {
         prefix.push(b'/');
         let key = contender_key(&prefix, request.lease);
         let (kv, created) = create_if_absent(&self.member, &key, Vec::new(), request.lease).await?;
-        let mut abandon = Abandon {
-            member: self.member.clone(),
-            key: Some(key.clone()),
-        };
+        let abandon = Abandon::new(&self.member, &key);
         wait_deletes(&self.member, &prefix, kv.create_revision - 1).await?;
-        abandon.key = None;
+        abandon.keep();
         Ok(Response::new(pb::LockResponse {
             header: convert::header(created.header),
             key,

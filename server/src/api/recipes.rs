@@ -14,6 +14,43 @@ use super::ask;
 use super::status::{stopped, unexpected};
 use crate::member::Member;
 
+/// Deletes a contender's key if it gives up (the client went away before it led or held the
+/// lock), as etcd's Mutex and Election do when their context is canceled.
+#[derive(Debug)]
+pub struct Abandon {
+    member: Member,
+    key: Option<Vec<u8>>,
+}
+
+impl Abandon {
+    pub fn new(member: &Member, key: &[u8]) -> Abandon {
+        Abandon {
+            member: member.clone(),
+            key: Some(key.to_vec()),
+        }
+    }
+
+    /// The contender got what it waited for: keep its key.
+    pub fn keep(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let member = self.member.clone();
+            tokio::spawn(async move {
+                let delete = TxnRequest {
+                    success: vec![delete(&key)],
+                    ..TxnRequest::default()
+                };
+                let _ = txn(&member, delete).await;
+            });
+        }
+    }
+}
+
 /// The key a contender holds: `prefix` followed by its lease in hex (etcd's naming).
 pub fn contender_key(prefix: &[u8], lease: i64) -> Vec<u8> {
     let mut key = prefix.to_vec();

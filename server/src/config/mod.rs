@@ -19,7 +19,8 @@ pub enum Command {
     Version,
 }
 
-/// etcd's TLS flags for one side (clients or peers).
+/// etcd's TLS flags for one side, as etcd's `transport.TLSInfo`: the client side
+/// (`--cert-file`, ...) or the peer side (`--peer-cert-file`, ...).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsFlags {
     pub cert_file: Option<PathBuf>,
@@ -28,10 +29,14 @@ pub struct TlsFlags {
     pub client_cert_auth: bool,
     pub crl_file: Option<PathBuf>,
     pub auto_tls: bool,
+    /// Go's names, as `--cipher-suites` lists them (one flag for both sides); empty means every
+    /// suite rustls has.
+    pub cipher_suites: Vec<String>,
 }
 
 impl TlsFlags {
-    /// Whether this side serves TLS at all.
+    /// Whether this side can serve TLS at all: certificate files, or a self-signed certificate.
+    /// etcd refuses an `https` or `unixs` URL without it.
     pub fn is_enabled(&self) -> bool {
         self.auto_tls || (self.cert_file.is_some() && self.key_file.is_some())
     }
@@ -86,7 +91,6 @@ pub struct Config {
     pub max_concurrent_streams: u32,
     pub client_tls: TlsFlags,
     pub peer_tls: TlsFlags,
-    pub cipher_suites: Vec<String>,
     pub listen_metrics_urls: Vec<Url>,
     pub logger_json: bool,
     pub log_level: LogLevel,
@@ -248,6 +252,13 @@ impl Values<'_> {
             auto_tls: self
                 .bool(flag("auto-tls", "peer-auto-tls"))
                 .unwrap_or(false),
+            cipher_suites: self
+                .text("cipher-suites")
+                .split(',')
+                .map(str::trim)
+                .filter(|suite| !suite.is_empty())
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -337,13 +348,6 @@ impl Config {
             max_concurrent_streams: values.number("max-concurrent-streams")?,
             client_tls: values.tls(""),
             peer_tls: values.tls("peer-"),
-            cipher_suites: values
-                .text("cipher-suites")
-                .split(',')
-                .map(str::trim)
-                .filter(|suite| !suite.is_empty())
-                .map(str::to_string)
-                .collect(),
             listen_metrics_urls: values.urls("listen-metrics-urls")?,
             logger_json,
             log_level,

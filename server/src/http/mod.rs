@@ -25,7 +25,7 @@ use crate::config::{Config, Scheme, TlsFlags, Url};
 use crate::gateway;
 use crate::member::Member;
 use crate::metrics::{self, Metrics};
-use crate::net::{Listener, ServeOptions, TlsInfo, Transport, serve, server_config};
+use crate::net::{Listener, ServeOptions, Transport, serve, server_config};
 use crate::server::Services;
 use detcd_proto::etcdserverpb::auth_server::AuthServer;
 use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
@@ -75,12 +75,12 @@ pub fn serve_all(
     };
     let mut tasks = JoinSet::new();
     let mut client_addresses = Vec::new();
-    let client_tls = tls_info(&config.client_tls, &config.cipher_suites);
+    let client_tls = &config.client_tls;
     let client_dir = config.data_dir.join("fixtures").join("client");
     for (address, schemes) in by_address(&config.listen_client_urls) {
         let transport = transport(
             &schemes,
-            &client_tls,
+            client_tls,
             &client_dir,
             &config.listen_client_urls,
         )?;
@@ -104,7 +104,7 @@ pub fn serve_all(
     for (address, schemes) in by_address(&config.listen_metrics_urls) {
         let transport = transport(
             &schemes,
-            &client_tls,
+            client_tls,
             &client_dir,
             &config.listen_metrics_urls,
         )?;
@@ -118,10 +118,10 @@ pub fn serve_all(
             stopped(shutdown.clone()),
         ));
     }
-    let peer_tls = tls_info(&config.peer_tls, &config.cipher_suites);
+    let peer_tls = &config.peer_tls;
     let peer_dir = config.data_dir.join("fixtures").join("peer");
     for (address, schemes) in by_address(&config.listen_peer_urls) {
-        let transport = transport(&schemes, &peer_tls, &peer_dir, &config.listen_peer_urls)?;
+        let transport = transport(&schemes, peer_tls, &peer_dir, &config.listen_peer_urls)?;
         let listener = bind(&schemes[0], &address)?;
         tracing::info!(target: "embed", "listening for peers on {}", listener.local_addr());
         tasks.spawn(serve(
@@ -142,18 +142,6 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-fn tls_info(flags: &TlsFlags, cipher_suites: &[String]) -> TlsInfo {
-    TlsInfo {
-        cert_file: flags.cert_file.clone(),
-        key_file: flags.key_file.clone(),
-        trusted_ca_file: flags.trusted_ca_file.clone(),
-        client_cert_auth: flags.client_cert_auth,
-        crl_file: flags.crl_file.clone(),
-        auto_tls: flags.auto_tls,
-        cipher_suites: cipher_suites.to_vec(),
-    }
-}
-
 /// The URLs of one list grouped by address: an address listed as both http and https serves
 /// both on one port.
 fn by_address(urls: &[Url]) -> BTreeMap<String, Vec<Scheme>> {
@@ -169,7 +157,7 @@ fn by_address(urls: &[Url]) -> BTreeMap<String, Vec<Scheme>> {
 
 fn transport(
     schemes: &[Scheme],
-    info: &TlsInfo,
+    info: &TlsFlags,
     auto_tls_dir: &Path,
     urls: &[Url],
 ) -> Result<Transport, String> {

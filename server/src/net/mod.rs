@@ -18,4 +18,4 @@ mod tls;
 pub use conn_info::ConnInfo;
 pub use listen::{ListenError, Listener};
 pub use serve::{ServeOptions, Transport, serve};
-pub use tls::{TlsError, TlsInfo, client_config, server_config};
+pub use tls::{TlsError, client_config, server_config};

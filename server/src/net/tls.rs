@@ -39,28 +39,9 @@ use rustls::{
 };
 
 use super::{auto_tls, cipher_suites, pem};
+use crate::config::TlsFlags;
 
-/// One side's TLS flags, as etcd's `transport.TLSInfo`: the client side (`--cert-file`, ...) or
-/// the peer side (`--peer-cert-file`, ...).
-#[derive(Clone, Debug, Default)]
-pub struct TlsInfo {
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub trusted_ca_file: Option<PathBuf>,
-    pub client_cert_auth: bool,
-    pub crl_file: Option<PathBuf>,
-    pub auto_tls: bool,
-    /// Go's names, as `--cipher-suites` lists them; empty means every suite rustls has.
-    pub cipher_suites: Vec<String>,
-}
-
-impl TlsInfo {
-    /// Whether this side can serve TLS at all: certificate files, or a self-signed certificate.
-    /// etcd refuses an `https` or `unixs` URL without it.
-    pub fn is_configured(&self) -> bool {
-        (self.cert_file.is_some() && self.key_file.is_some()) || self.auto_tls
-    }
-
+impl TlsFlags {
     /// The certificate and key to present: the given files, else the self-signed pair in
     /// `auto_tls_dir` (etcd ignores `--auto-tls` when certificate files are given).
     fn identity(
@@ -97,7 +78,7 @@ impl TlsInfo {
 /// self-signed certificate is kept (`<data-dir>/fixtures/client` or `fixtures/peer`) and `hosts`
 /// are the listen URLs' hosts it is made for; both matter only with `auto_tls`.
 pub fn server_config(
-    info: &TlsInfo,
+    info: &TlsFlags,
     auto_tls_dir: &Path,
     hosts: &[String],
 ) -> Result<Arc<ServerConfig>, TlsError> {
@@ -130,7 +111,7 @@ pub fn server_config(
 /// self-signed (etcd's peers with `--peer-auto-tls` skip verification); the certificate, if any,
 /// is presented as the client certificate. ALPN is left to the caller.
 pub fn client_config(
-    info: &TlsInfo,
+    info: &TlsFlags,
     auto_tls_dir: &Path,
     hosts: &[String],
 ) -> Result<ClientConfig, TlsError> {
@@ -175,7 +156,7 @@ fn protocol_versions(provider: &CryptoProvider) -> &'static [&'static SupportedP
 /// Who may connect, by etcd's rules (see the module's comment): anyone without a trusted CA;
 /// only holders of a certificate from it (and not revoked) with one.
 fn client_verifier(
-    info: &TlsInfo,
+    info: &TlsFlags,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let Some(ca) = &info.trusted_ca_file else {

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use detcd_core::raft::{Entry, HardState, Index, Membership, PersistedState, Snapshot, Term};
+use detcd_core::raft::{
+    Entry, HardState, Index, Membership, PersistedState, Snapshot, Term, keep_after_snapshot,
+};
 
 use super::record::Record;
 
@@ -64,21 +66,9 @@ impl LogState {
     }
 
     fn apply_snapshot(&mut self, snapshot: SnapshotRecord) {
-        // As PersistedState::apply: later entries survive only if the log holds the snapshot's
-        // last entry (or the stored snapshot is the same one).
-        let continues = self
-            .entries
-            .iter()
-            .any(|e| e.index == snapshot.index && e.term == snapshot.term)
-            || self
-                .snapshot
-                .as_ref()
-                .is_some_and(|s| (s.index, s.term) == (snapshot.index, snapshot.term));
-        if continues {
-            self.entries.retain(|e| e.index > snapshot.index);
-        } else {
-            self.entries.clear();
-        }
+        // As PersistedState::apply.
+        let stored = self.snapshot.as_ref().map(|s| (s.index, s.term));
+        keep_after_snapshot(&mut self.entries, stored, (snapshot.index, snapshot.term));
         let name = (snapshot.term, snapshot.index);
         self.snapshots_named.retain(|named| *named != name);
         self.snapshots_named.push(name);

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use detcd_core::raft::PersistBatch;
+use detcd_core::raft::{Entry, Index, Membership, PersistBatch, Term};
 
 use super::record::{Metadata, Record, encode};
 use super::replay::LogState;
@@ -39,36 +39,24 @@ impl<'b> WriteBuffer<'b> {
             "the entries of persist batch {:?} are not contiguous",
             batch.token
         );
-        if let Some(snapshot) = &batch.snapshot {
-            self.push(&Record::Snapshot {
-                index: snapshot.index,
-                term: snapshot.term,
-                membership: snapshot.membership.clone(),
-            });
-        }
-        for entry in &batch.entries {
-            self.push(&Record::Entry {
-                index: entry.index,
-                term: entry.term,
-                kind: entry.kind,
-                data: Cow::Borrowed(&entry.data),
-            });
-        }
+        let snapshot = batch.snapshot.as_ref();
+        let point = snapshot.map(|s| (s.index, s.term, &s.membership));
+        self.log(point, &batch.entries);
         if let Some(hard_state) = batch.hard_state {
             self.push(&Record::HardState(hard_state));
         }
     }
 
-    /// A whole state, as a base segment's first write: replayed from nothing it gives `state`.
-    pub(crate) fn state(&mut self, state: &LogState) {
-        if let Some(snapshot) = &state.snapshot {
+    /// A snapshot's record (its data lives in its snap file), then the entries after it.
+    fn log(&mut self, snapshot: Option<(Index, Term, &Membership)>, entries: &[Entry]) {
+        if let Some((index, term, membership)) = snapshot {
             self.push(&Record::Snapshot {
-                index: snapshot.index,
-                term: snapshot.term,
-                membership: snapshot.membership.clone(),
+                index,
+                term,
+                membership: membership.clone(),
             });
         }
-        for entry in &state.entries {
+        for entry in entries {
             self.push(&Record::Entry {
                 index: entry.index,
                 term: entry.term,
@@ -76,6 +64,13 @@ impl<'b> WriteBuffer<'b> {
                 data: Cow::Borrowed(&entry.data),
             });
         }
+    }
+
+    /// A whole state, as a base segment's first write: replayed from nothing it gives `state`.
+    pub(crate) fn state(&mut self, state: &LogState) {
+        let snapshot = state.snapshot.as_ref();
+        let point = snapshot.map(|s| (s.index, s.term, &s.membership));
+        self.log(point, &state.entries);
         self.push(&Record::HardState(state.hard_state));
         self.push(&Record::Boot {
             incarnation: state.incarnation,
