@@ -92,7 +92,9 @@ impl Member {
             .connect()
             .await
             .expect("connects");
-        KvClient::new(channel)
+        // A whole store's range is large after many rounds: read answers of any size, as
+        // etcd's clients do.
+        KvClient::new(channel).max_decoding_message_size(usize::MAX)
     }
 }
 

@@ -198,21 +198,8 @@ impl PersistedState {
     /// Apply a batch the way a driver's storage must.
     pub fn apply(&mut self, batch: &PersistBatch) {
         if let Some(snapshot) = &batch.snapshot {
-            // Raft §7: entries after the snapshot survive only if the log holds the snapshot's
-            // last entry (same index and term); by log matching, what follows is then consistent.
-            let continues = self
-                .entries
-                .iter()
-                .any(|e| e.index == snapshot.index && e.term == snapshot.term)
-                || self
-                    .snapshot
-                    .as_ref()
-                    .is_some_and(|s| (s.index, s.term) == (snapshot.index, snapshot.term));
-            if continues {
-                self.entries.retain(|e| e.index > snapshot.index);
-            } else {
-                self.entries.clear();
-            }
+            let stored = self.snapshot.as_ref().map(|s| (s.index, s.term));
+            keep_after_snapshot(&mut self.entries, stored, (snapshot.index, snapshot.term));
             self.snapshot = Some(snapshot.clone());
         }
         if let Some(first) = batch.entries.first() {
@@ -227,6 +214,24 @@ impl PersistedState {
         if let Some(hard_state) = batch.hard_state {
             self.hard_state = hard_state;
         }
+    }
+}
+
+/// The stored entries that survive storing a snapshot at `(index, term)` over a log whose
+/// snapshot was `stored`: Raft §7, entries after the snapshot survive only if the log holds the
+/// snapshot's last entry (same index and term), or the stored snapshot is that very point; by log
+/// matching, what follows is then consistent. Otherwise the whole log goes.
+pub fn keep_after_snapshot(
+    entries: &mut Vec<Entry>,
+    stored: Option<(Index, Term)>,
+    (index, term): (Index, Term),
+) {
+    let continues =
+        stored == Some((index, term)) || entries.iter().any(|e| e.index == index && e.term == term);
+    if continues {
+        entries.retain(|e| e.index > index);
+    } else {
+        entries.clear();
     }
 }
 
