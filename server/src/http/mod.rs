@@ -3,6 +3,7 @@
 //! `/health` and `/metrics` on `--listen-metrics-urls`; and the peer URLs bound (peers come with
 //! clusters).
 
+mod grpc_compat;
 mod grpc_metrics;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use detcd_proto::grpc::health::v1::health_server::HealthServer;
 use detcd_proto::v3electionpb::election_server::ElectionServer;
 use detcd_proto::v3lockpb::lock_server::LockServer;
 
+use grpc_compat::GrpcCompatLayer;
 pub use grpc_metrics::GrpcMetricsLayer;
 
 /// What `/health` and `/metrics` read.
@@ -196,6 +198,7 @@ fn grpc_router(config: &Config, services: Services, metrics: &Metrics) -> Router
         .add_service(ElectionServer::new(services.election).max_decoding_message_size(limit))
         .add_service(HealthServer::new(services.health))
         .into_axum_router()
+        .layer(GrpcCompatLayer)
         .layer(GrpcMetricsLayer::new(metrics.clone()))
 }
 

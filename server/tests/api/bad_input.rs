@@ -99,6 +99,27 @@ async fn request_too_large() {
     kv.put(put("small", "v")).await.unwrap();
 }
 
+/// A request larger than gRPC's receive limit (--max-request-bytes plus 512 KiB) is refused as
+/// etcd's gRPC server refuses it: ResourceExhausted, "grpc: received message larger than max".
+#[tokio::test]
+async fn message_over_the_receive_limit() {
+    let server = Server::start_with(&["--max-request-bytes", "4096"]).await;
+    let mut kv = server.kv().await;
+    let refused = kv
+        .put(put("huge", &"x".repeat(1024 * 1024)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused
+            .message()
+            .starts_with("grpc: received message larger than max ("),
+        "{}",
+        refused.message()
+    );
+    kv.put(put("small", "v")).await.unwrap();
+}
+
 /// A txn with more operations than --max-txn-ops, and a put of the empty key, get etcd's
 /// InvalidArgument errors.
 #[tokio::test]
