@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use detcd_core::io::{self, Driver, Halt};
 use detcd_core::kv::{self, KvStore};
-use detcd_core::raft::{Membership, Message, PersistBatch, Role};
+use detcd_core::raft::{Membership, Message, PersistBatch};
 use detcd_core::{ClientId, Input, Instant, Node, NodeId, RequestId};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -36,7 +36,6 @@ pub struct MemberInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberState {
     pub leader: Option<NodeId>,
-    pub role: Option<Role>,
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
@@ -442,7 +441,6 @@ impl Task {
         }
         let state = MemberState {
             leader,
-            role: Some(raft.role()),
             term: raft.term(),
             commit_index: raft.commit_index(),
             applied_index: raft.applied_index(),
