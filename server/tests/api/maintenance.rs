@@ -3,14 +3,14 @@
 
 use detcd_proto::etcdserverpb::alarm_request::AlarmAction;
 use detcd_proto::etcdserverpb::{
-    AlarmRequest, AlarmType, CompactionRequest, DefragmentRequest, HashKvRequest,
-    MoveLeaderRequest, SnapshotRequest, StatusRequest,
+    AlarmRequest, AlarmType, DefragmentRequest, HashKvRequest, MoveLeaderRequest, SnapshotRequest,
+    StatusRequest,
 };
 use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::common::{Server, get, put};
+use crate::common::{Server, compact_now, get, put};
 
 /// Status names the leader (this member), etcd's version, the Raft position and the size.
 #[tokio::test]
@@ -65,20 +65,7 @@ async fn no_space_alarm() {
         (member_id, AlarmType::Nospace as i32)
     );
     assert_eq!(kv.range(get("big")).await.unwrap().into_inner().count, 1);
-    let revision = kv
-        .range(get("big"))
-        .await
-        .unwrap()
-        .into_inner()
-        .header
-        .unwrap()
-        .revision;
-    kv.compact(CompactionRequest {
-        revision,
-        physical: true,
-    })
-    .await
-    .unwrap();
+    compact_now(&mut kv).await;
     maintenance.defragment(DefragmentRequest {}).await.unwrap();
     let disarm = AlarmRequest {
         action: AlarmAction::Deactivate as i32,
@@ -217,20 +204,7 @@ async fn defragment_rewrites_the_data_dir() {
     for _ in 0..200 {
         kv.put(put("same", &value)).await.unwrap();
     }
-    let revision = kv
-        .range(get("same"))
-        .await
-        .unwrap()
-        .into_inner()
-        .header
-        .unwrap()
-        .revision;
-    kv.compact(CompactionRequest {
-        revision,
-        physical: true,
-    })
-    .await
-    .unwrap();
+    compact_now(&mut kv).await;
     let before = dir_size(&server.data_dir);
     server
         .maintenance()

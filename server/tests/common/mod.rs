@@ -11,7 +11,7 @@ use detcd_proto::etcdserverpb::kv_client::KvClient;
 use detcd_proto::etcdserverpb::lease_client::LeaseClient;
 use detcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use detcd_proto::etcdserverpb::watch_client::WatchClient;
-use detcd_proto::etcdserverpb::{PutRequest, RangeRequest};
+use detcd_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
 use tonic::transport::Channel;
 
 /// A running member.
@@ -112,6 +112,18 @@ impl Server {
     pub async fn maintenance(&self) -> MaintenanceClient<Channel> {
         MaintenanceClient::new(self.channel().await)
     }
+}
+
+/// Compact the store at its current revision, physically; returns that revision.
+pub async fn compact_now(kv: &mut KvClient<Channel>) -> i64 {
+    let current = kv.range(get("any")).await.unwrap().into_inner();
+    let revision = current.header.unwrap().revision;
+    let compact = CompactionRequest {
+        revision,
+        physical: true,
+    };
+    kv.compact(compact).await.unwrap();
+    revision
 }
 
 pub fn put(key: &str, value: &str) -> PutRequest {
