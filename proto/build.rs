@@ -10,13 +10,14 @@
 use std::path::PathBuf;
 
 /// Every file we compile; imports resolve against `proto/` (e.g. `mvccpb/kv.proto`).
-const PROTO_FILES: [&str; 6] = [
+const PROTO_FILES: [&str; 7] = [
     "mvccpb/kv.proto",
     "authpb/auth.proto",
     "etcdserverpb/rpc.proto",
     "v3lockpb/v3lock.proto",
     "v3electionpb/v3election.proto",
     "grpc/health/v1/health.proto",
+    "detcdpeerpb/peer.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

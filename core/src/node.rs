@@ -544,7 +544,11 @@ impl<S: StateMachine> Node<S> {
         }
         let mut notify = Notifications::new();
         let response = match proposal.change {
-            Some(change) => match self.raft.apply_conf_change(self.now, &change) {
+            Some(change) => match self
+                .state
+                .check_conf_change(&proposal.body, self.raft.membership())
+                .and_then(|()| self.raft.apply_conf_change(self.now, &change))
+            {
                 Ok(()) => {
                     self.state
                         .apply_conf_change(index, &proposal.body, self.raft.membership())

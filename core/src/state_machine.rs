@@ -146,6 +146,17 @@ pub trait StateMachine {
         notify: &mut Notifications<Self::Response>,
     ) -> Self::Response;
 
+    /// Whether a committed membership change may take effect given what the machine knows of the
+    /// members (etcd refuses peer URLs another member has); checked before Raft's own rules.
+    /// An error is the answer, and the change is skipped on every member alike.
+    fn check_conf_change(
+        &self,
+        _request: &Self::Request,
+        _membership: &Membership,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Apply a committed membership change (already made to `membership`); returns the answer for
     /// the client that proposed it.
     fn apply_conf_change(

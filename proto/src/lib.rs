@@ -34,6 +34,13 @@ pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
 
+/// detcd's own peer protocol: Raft messages between members, and the member list a joining
+/// member asks for. Not part of etcd's contract.
+#[allow(unused_qualifications)]
+pub mod detcdpeerpb {
+    tonic::include_proto!("detcdpeerpb");
+}
+
 /// The gRPC project's packages; only the health service is here.
 pub mod grpc {
     pub mod health {

@@ -1,11 +1,14 @@
-//! The command line: serve (etcd's flags), `--version`, `--help`, and `snapshot`.
+//! The command line: serve (etcd's flags), `--version`, `--help`, `snapshot`, and `gateway`.
 
 use crate::config::{self, Command};
 
 /// Run the command line; returns the process's exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    if args.first().map(String::as_str) == Some("snapshot") {
-        return crate::snapshot_cmd::main(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("snapshot") => return crate::snapshot_cmd::main(&args[1..]),
+        #[cfg(not(madsim))]
+        Some("gateway") => return crate::tcp_proxy::main(&args[1..]),
+        _ => {}
     }
     let command = match config::from_args(&args, std::env::vars()) {
         Ok(command) => command,

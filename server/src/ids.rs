@@ -18,6 +18,13 @@ pub fn member_id(peer_urls: &[Url], cluster_token: &str) -> u64 {
     first_eight(&hasher.finalize())
 }
 
+/// The id MemberAdd gives a new member: as [`member_id`], with no cluster token and the time of
+/// the request in Unix seconds after the URLs (etcd's `NewMember("", urls, "", now)`), so that a
+/// member added again at the same URLs gets a new id.
+pub fn added_member_id(peer_urls: &[Url], unix_seconds: u64) -> u64 {
+    member_id(peer_urls, &unix_seconds.to_string())
+}
+
 /// The cluster's id: the first 8 bytes of SHA-1 over the sorted member ids, 8 bytes big endian
 /// each (etcd's `RaftCluster.genID`).
 pub fn cluster_id(member_ids: &[u64]) -> u64 {

@@ -17,11 +17,13 @@ pub mod gateway;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod ids;
+pub mod initial_cluster;
 pub mod log;
 pub mod member;
 pub mod metrics;
 #[cfg(not(madsim))]
 pub mod net;
+pub mod peer;
 #[cfg(not(madsim))]
 pub mod run;
 pub mod server;
@@ -29,3 +31,5 @@ pub mod snapshot_cmd;
 pub mod snapshot_file;
 pub mod storage;
 pub mod storage_writer;
+#[cfg(not(madsim))]
+pub mod tcp_proxy;

@@ -1,18 +1,21 @@
-//! The one task that owns the node: it takes inputs from one inbox, feeds them to the core with
-//! the current time through the core's drain step, and carries out the outputs: persist batches
-//! go to the storage writer, answers to the waiting request or stream, the deadline arms the
-//! one timer. No locks around the node; the rest of the server holds a [`Member`] handle.
+//! The one task that owns the node: it takes inputs from two inboxes (clients' requests, and
+//! peers' Raft messages), feeds them to the core with the current time through the core's drain
+//! step, and carries out the outputs: messages go to the peers' send queues during the step,
+//! persist batches to the storage writer and answers to the waiting request or stream after it,
+//! and the deadline arms the one timer. No locks around the node; the rest of the server holds a
+//! [`Member`] handle.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use detcd_core::io::{self, Driver, Halt};
-use detcd_core::kv::{self, KvStore};
+use detcd_core::kv::{self, KvStore, MemberAttributes};
 use detcd_core::raft::{Membership, Message, PersistBatch};
 use detcd_core::{ClientId, Input, Instant, Node, NodeId, RequestId};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::peer::{PeerTransport, Peers};
 use crate::storage_writer::{WriterEvent, WriterHandle};
 
 /// The client id of every one-shot request: answers are told apart by request id alone.
@@ -21,6 +24,8 @@ const UNARY_CLIENT: ClientId = 0;
 pub const STREAM_BUFFER_MAX: usize = 4096;
 /// Requests waiting for the member task, at most; senders wait beyond it.
 const INBOX_MAX: usize = 16_384;
+/// Raft messages from peers waiting for the member (each peer's stream waits when it is full).
+const PEER_INBOX_MAX: usize = 4_096;
 
 /// Who this member is, as fixed at start.
 #[derive(Clone, Debug)]
@@ -30,6 +35,15 @@ pub struct MemberInfo {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+}
+
+/// What the cluster knows of its members beyond their ids, as replicated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Names and URLs, by id.
+    pub attributes: BTreeMap<NodeId, MemberAttributes>,
+    /// Members removed, whose ids never come back.
+    pub removed: BTreeSet<NodeId>,
 }
 
 /// What the rest of the server may read of the node's state, as of its latest step.
@@ -52,7 +66,18 @@ pub struct MemberState {
     pub no_space_alarm: bool,
     /// Leader changes this member has seen.
     pub leader_changes: u64,
+    /// Names and URLs of the members, as replicated (shared: it rarely changes).
+    pub members: Arc<Members>,
 }
+
+impl MemberState {
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.membership.learners.contains(&id)
+    }
+}
+
+/// A read of the node run on the member's task.
+type Inspection = Box<dyn FnOnce(&Node<KvStore>) + Send>;
 
 enum Command {
     Request {
@@ -70,6 +95,8 @@ enum Command {
     CloseStream {
         client: ClientId,
     },
+    /// Read something of the node that its published state does not carry.
+    Inspect(Inspection),
     /// Stop taking inputs, let the writer finish what it was given, then answer.
     Stop(oneshot::Sender<()>),
 }
@@ -78,6 +105,9 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct Member {
     inbox: mpsc::Sender<Command>,
+    /// Raft messages from peers have an inbox of their own, so that heartbeats and votes do
+    /// not queue behind a backlog of client requests.
+    peer_inbox: mpsc::Sender<(NodeId, Message)>,
     info: Arc<MemberInfo>,
     state: watch::Receiver<MemberState>,
     next_stream: Arc<AtomicU64>,
@@ -171,6 +201,40 @@ impl Member {
         answer.await.map_err(|_| MemberGone)
     }
 
+    /// Whether this member is a learner of the configuration it has applied.
+    pub fn is_learner(&self) -> bool {
+        self.with_state(|state| state.is_learner(self.info.id))
+    }
+
+    /// Read the node's state as of its latest step without copying it.
+    pub fn with_state<T>(&self, read: impl FnOnce(&MemberState) -> T) -> T {
+        read(&self.state.borrow())
+    }
+
+    /// Hand the node a Raft message from a peer (waits while the member is busy).
+    pub async fn deliver(&self, from: NodeId, message: Message) -> Result<(), MemberGone> {
+        self.peer_inbox
+            .send((from, message))
+            .await
+            .map_err(|_| MemberGone)
+    }
+
+    /// Read something of the node between two steps (e.g. a follower's progress, on the leader).
+    pub async fn inspect<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Node<KvStore>) -> T + Send + 'static,
+    ) -> Result<T, MemberGone> {
+        let (reply, answer) = oneshot::channel();
+        let inspect = Box::new(move |node: &Node<KvStore>| {
+            let _ = reply.send(read(node));
+        });
+        self.inbox
+            .send(Command::Inspect(inspect))
+            .await
+            .map_err(|_| MemberGone)?;
+        answer.await.map_err(|_| MemberGone)
+    }
+
     /// Stop the member: no more inputs; the writer finishes the writes it was given (the fsync in
     /// flight included) before this returns.
     pub async fn stop(&self) {
@@ -217,14 +281,21 @@ struct Task {
     streams: BTreeMap<ClientId, mpsc::Sender<kv::Response>>,
     state: watch::Sender<MemberState>,
     leader_changes: u64,
+    /// The member list as of the generation the store had when it was last read.
+    members: (u64, Arc<Members>),
+    /// Where to reach peers before the member list is known (a member joining a running
+    /// cluster knows it only once the leader's snapshot arrives).
+    initial_peers: Peers,
 }
 
-/// What one drain step output, carried out once the step is over (when the node's term, which
-/// answers carry, is final for the step).
-#[derive(Debug, Default)]
+/// What one drain step output: messages go to the peers at once; batches and answers are
+/// carried out once the step is over (when the node's term, which answers carry, is final).
+#[derive(Debug)]
 struct Outputs {
     batches: Vec<PersistBatch>,
     answers: Vec<(ClientId, RequestId, kv::Response)>,
+    /// Messages go at once: a peer's queue never waits for fsync.
+    transport: PeerTransport,
 }
 
 impl Driver<Node<KvStore>> for Outputs {
@@ -233,12 +304,7 @@ impl Driver<Node<KvStore>> for Outputs {
     }
 
     fn send(&mut self, to: NodeId, message: Message) {
-        // One member has no peers to reach; clusters bring a peer transport.
-        tracing::debug!(
-            to,
-            kind = message.body.kind(),
-            "no peer transport; message dropped"
-        );
+        self.transport.send(to, message);
     }
 
     fn respond(&mut self, client: ClientId, request: RequestId, body: kv::Response) {
@@ -256,36 +322,67 @@ async fn sleep_until(origin: tokio::time::Instant, deadline: Instant) {
 
 /// Start the member task on the current runtime; it runs until the returned handle and every
 /// clone of it are dropped, or until the node halts or storage fails (then the process exits:
-/// fail-stop).
-pub fn spawn(node: Node<KvStore>, info: MemberInfo, writer: WriterHandle) -> Member {
+/// fail-stop). `initial_peers` reach the cluster until the replicated member list is known.
+pub fn spawn(
+    node: Node<KvStore>,
+    info: MemberInfo,
+    writer: WriterHandle,
+    transport: PeerTransport,
+    initial_peers: Peers,
+) -> Member {
     let info = Arc::new(info);
     let (inbox, commands) = mpsc::channel(INBOX_MAX);
+    let (peer_inbox, peer_messages) = mpsc::channel(PEER_INBOX_MAX);
     let (state_tx, state_rx) = watch::channel(MemberState::default());
     let mut task = Task {
         node,
         info: Arc::clone(&info),
         origin: tokio::time::Instant::now(),
         writer,
-        outputs: Outputs::default(),
+        outputs: Outputs {
+            batches: Vec::new(),
+            answers: Vec::new(),
+            transport,
+        },
         next_request: 1,
         waiting: BTreeMap::new(),
         streams: BTreeMap::new(),
         state: state_tx,
         leader_changes: 0,
+        members: (u64::MAX, Arc::default()),
+        initial_peers,
     };
     task.publish_state();
     tokio::spawn(async move {
-        if let Err(halt) = task.run(commands).await {
-            tracing::error!(error = %halt, "etcdserver: the member stopped");
-            std::process::exit(1);
+        match task.run(commands, peer_messages).await {
+            Ok(Ended::Stopped) => {}
+            Ok(Ended::Removed) => {
+                tracing::error!(target: "etcdserver", "the member has been permanently removed from the cluster");
+                tracing::info!(target: "etcdserver", "the data-dir used by this member must be removed.");
+                std::process::exit(0);
+            }
+            Err(halt) => {
+                tracing::error!(error = %halt, "etcdserver: the member stopped");
+                std::process::exit(1);
+            }
         }
     });
     Member {
         inbox,
+        peer_inbox,
         info,
         state: state_rx,
         next_stream: Arc::new(AtomicU64::new(UNARY_CLIENT + 1)),
     }
+}
+
+/// How the member task ended without failing.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The server stopped it.
+    Stopped,
+    /// The cluster removed this member: it stops for good (etcd exits 0 then).
+    Removed,
 }
 
 impl Task {
@@ -294,16 +391,48 @@ impl Task {
         Instant::from_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
     }
 
-    async fn run(&mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), Halt> {
+    async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut peer_messages: mpsc::Receiver<(NodeId, Message)>,
+    ) -> Result<Ended, Halt> {
         let mut deadline = self.carry_out(None)?;
+        let removed_by_peer = self.outputs.transport.removed_signal();
+        // When this member applied its own removal: it goes on for ten heartbeats, as etcd
+        // does, so that the others learn the removal is committed (a removed leader's last
+        // heartbeats carry the commit) and its answer reaches the client that asked.
+        let mut leave_at = None;
         loop {
-            let sleep = sleep_until(self.origin, deadline);
+            if leave_at.is_none() && self.members.1.removed.contains(&self.info.id) {
+                let heartbeat = self.node.raft().config().heartbeat_interval;
+                leave_at = Some(self.now() + 10 * heartbeat);
+            }
+            if leave_at.is_some_and(|at| self.now() >= at) {
+                self.stop_writer().await?;
+                return Ok(Ended::Removed);
+            }
+            let sleep = sleep_until(
+                self.origin,
+                leave_at.map_or(deadline, |at| deadline.min(at)),
+            );
             let input = tokio::select! {
                 command = commands.recv() => match command {
-                    Some(Command::Stop(done)) => return self.stop(done).await,
+                    Some(Command::Stop(done)) => {
+                        self.stop_writer().await?;
+                        let _ = done.send(());
+                        return Ok(Ended::Stopped);
+                    }
                     Some(command) => self.command(command),
-                    None => return Ok(()), // every handle is gone: the server stopped
+                    None => return Ok(Ended::Stopped), // every handle is gone
                 },
+                Some((from, message)) = peer_messages.recv() => {
+                    Some(Input::Message { now: self.now(), from, message })
+                }
+                () = removed_by_peer.notified() => {
+                    // A peer refused this member as removed: it missed its own removal.
+                    self.stop_writer().await?;
+                    return Ok(Ended::Removed);
+                }
                 event = self.writer.events.recv() => match event {
                     Some(WriterEvent::Durable(through)) => {
                         Some(Input::Persisted { now: self.now(), through })
@@ -323,8 +452,8 @@ impl Task {
         }
     }
 
-    /// Wait for the writer to finish what it was given, then say so.
-    async fn stop(&mut self, done: oneshot::Sender<()>) -> Result<(), Halt> {
+    /// Wait for the writer to finish what it was given.
+    async fn stop_writer(&mut self) -> Result<(), Halt> {
         self.writer.stop();
         while let Some(event) = self.writer.events.recv().await {
             match event {
@@ -337,7 +466,6 @@ impl Task {
                 }
             }
         }
-        let _ = done.send(());
         Ok(())
     }
 
@@ -372,6 +500,10 @@ impl Task {
             Command::CloseStream { client } => {
                 self.streams.remove(&client);
                 Some(Input::ClientClosed { now, client })
+            }
+            Command::Inspect(read) => {
+                read(&self.node);
+                None
             }
             Command::Stop(_) => unreachable!("the run loop stops on Stop"),
         }
@@ -431,7 +563,30 @@ impl Task {
         true
     }
 
+    /// Follow the replicated member list: the transport reaches every member at its peer URLs.
+    fn follow_members(&mut self) {
+        let store = self.node.state();
+        if store.members_generation() == self.members.0 {
+            return;
+        }
+        let members = Arc::new(Members {
+            attributes: store.members().clone(),
+            removed: store.removed_members().clone(),
+        });
+        let peers: Peers = match members.attributes.is_empty() {
+            true => self.initial_peers.clone(),
+            false => members
+                .attributes
+                .iter()
+                .map(|(&id, attributes)| (id, attributes.peer_urls.clone()))
+                .collect(),
+        };
+        self.outputs.transport.set_peers(&peers);
+        self.members = (store.members_generation(), members);
+    }
+
     fn publish_state(&mut self) {
+        self.follow_members();
         let raft = self.node.raft();
         let store = self.node.state();
         let leader = raft.leader();
@@ -453,6 +608,7 @@ impl Task {
             deletes_applied: store.counters().deletes,
             no_space_alarm: store.no_space_alarm(),
             leader_changes: self.leader_changes,
+            members: Arc::clone(&self.members.1),
         };
         self.state.send_if_modified(|current| {
             let changed = *current != state;

@@ -8,6 +8,9 @@
 //! (`Canceled` when the client went away first).
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use detcd_core::NodeId;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -42,6 +45,96 @@ pub struct HandledLabels {
     pub grpc_type: &'static str,
 }
 
+/// A peer's id in hexadecimal, under etcd's label name (`To` or `From`).
+type PeerLabel = [(&'static str, String); 1];
+
+fn to(peer: NodeId) -> PeerLabel {
+    [("To", format!("{peer:x}"))]
+}
+
+/// What the peer transport counts (etcd's `etcd_network_*` metrics), shared by the senders and
+/// the peer service.
+#[derive(Clone, Debug)]
+pub struct PeerMetrics {
+    sent_bytes: Family<PeerLabel, Counter>,
+    received_bytes: Family<PeerLabel, Counter>,
+    sent_failures: Family<PeerLabel, Counter>,
+    round_trip: Family<PeerLabel, Histogram>,
+    /// Snapshots sent whole (etcd's `etcd_network_snapshot_send_success`, whose name has no
+    /// `_total`, which a counter here always gets: so only the duration of each is exported).
+    snapshot_seconds: Family<PeerLabel, Histogram>,
+}
+
+impl Default for PeerMetrics {
+    fn default() -> PeerMetrics {
+        // etcd's buckets: 0.1 ms doubling 16 times for the round trip, 0.1 s doubling 10 times
+        // for a snapshot.
+        let round_trip = || Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let snapshot = || Histogram::new(exponential_buckets(0.1, 2.0, 10));
+        PeerMetrics {
+            sent_bytes: Family::default(),
+            received_bytes: Family::default(),
+            sent_failures: Family::default(),
+            round_trip: Family::new_with_constructor(round_trip),
+            snapshot_seconds: Family::new_with_constructor(snapshot),
+        }
+    }
+}
+
+impl PeerMetrics {
+    pub fn sent_bytes(&self, peer: NodeId, bytes: u64) {
+        self.sent_bytes.get_or_create(&to(peer)).inc_by(bytes);
+    }
+
+    pub fn received_bytes(&self, peer: NodeId, bytes: u64) {
+        let label = [("From", format!("{peer:x}"))];
+        self.received_bytes.get_or_create(&label).inc_by(bytes);
+    }
+
+    pub fn sent_failure(&self, peer: NodeId) {
+        self.sent_failures.get_or_create(&to(peer)).inc();
+    }
+
+    pub fn round_trip(&self, peer: NodeId, took: Duration) {
+        let histogram = self.round_trip.get_or_create(&to(peer));
+        histogram.observe(took.as_secs_f64());
+    }
+
+    /// A snapshot reached the peer whole, taking `took`.
+    pub fn snapshot_sent(&self, peer: NodeId, took: Duration) {
+        let histogram = self.snapshot_seconds.get_or_create(&to(peer));
+        histogram.observe(took.as_secs_f64());
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "etcd_network_peer_sent_bytes",
+            "The total number of bytes sent to peers.",
+            self.sent_bytes.clone(),
+        );
+        registry.register(
+            "etcd_network_peer_received_bytes",
+            "The total number of bytes received from peers.",
+            self.received_bytes.clone(),
+        );
+        registry.register(
+            "etcd_network_peer_sent_failures",
+            "The total number of send failures from peers.",
+            self.sent_failures.clone(),
+        );
+        registry.register(
+            "etcd_network_peer_round_trip_time_seconds",
+            "Round-Trip-Time histogram between peers",
+            self.round_trip.clone(),
+        );
+        registry.register(
+            "etcd_network_snapshot_send_total_duration_seconds",
+            "Total latency distributions of v3 snapshot sends",
+            self.snapshot_seconds.clone(),
+        );
+    }
+}
+
 /// One member's metrics.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -51,8 +144,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(member: Member, quota_bytes: u64, fsync: Histogram) -> Metrics {
+    pub fn new(member: Member, quota_bytes: u64, fsync: Histogram, peers: &PeerMetrics) -> Metrics {
         let mut registry = Registry::default();
+        peers.register(&mut registry);
         let grpc_started = Family::<StartedLabels, Counter>::default();
         let grpc_handled = Family::<HandledLabels, Counter>::default();
         registry.register(

@@ -9,7 +9,7 @@ use crate::api::ETCD_VERSION;
 use crate::config::Config;
 use crate::http::Listening;
 use crate::member::Member;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Metrics, PeerMetrics};
 use crate::server::{self, Services, Started};
 
 /// A member serving on its listeners.
@@ -46,19 +46,21 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         warn!(target: "etcdmain", "{warning}");
     }
     let fsync = metrics::fsync_histogram();
-    let started = server::start_member(config, fsync.clone())?;
+    let peer_metrics = PeerMetrics::default();
+    let started = server::start_member(config, fsync.clone(), peer_metrics.clone()).await?;
     let member = started.member.clone();
-    let metrics = Metrics::new(member.clone(), config.quota_backend_bytes, fsync);
+    let metrics = Metrics::new(
+        member.clone(),
+        config.quota_backend_bytes,
+        fsync,
+        &peer_metrics,
+    );
     let services = Services::new(config, &started);
     let (stop, shutdown) = watch::channel(false);
     let listening = crate::http::serve_all(config, services, member.clone(), metrics, shutdown)?;
     tokio::spawn(server::announce_ready(member.clone()));
     if let Some(mode) = config.auto_compaction {
         tokio::spawn(crate::auto_compaction::run(member.clone(), mode));
-    }
-    if config.initial_corrupt_check {
-        // etcd compares its hash with the peers' before serving; a member alone has none.
-        info!(target: "etcdserver", "{:x} starting initial corruption check: no peer to compare with", member.info().id);
     }
     Ok(Running {
         started,

@@ -1,12 +1,15 @@
 //! Starting a member: its identity, its data dir, its node, and the services on its client URLs,
 //! with the start-up lines etcd prints (etcd's e2e harness waits for two of them).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use detcd_core::kv::{self, KvConfig, KvStore};
+use detcd_core::node::bootstrap_with_state;
 use detcd_core::raft::{PersistBatch, PersistedState, RaftConfig};
 use detcd_core::{Boot, Instant, Node, NodeConfig, NodeId, PersistToken};
 use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::api::CLUSTER_VERSION;
@@ -20,15 +23,21 @@ use crate::api::lock::LockService;
 use crate::api::maintenance::MaintenanceService;
 use crate::api::watch::WatchService;
 use crate::config::{ClusterState, Config, Url};
+use crate::initial_cluster::InitialCluster;
 use crate::member::{self, Member, MemberGone, MemberInfo};
-use crate::storage::{Metadata, RealDisk, Storage, StorageOptions};
-use crate::{ids, storage_writer};
+use crate::metrics::PeerMetrics;
+use crate::peer::{self, ClientTls, PeerHealth, PeerService, PeerTransport, Peers};
+use crate::storage::{self, Metadata, RealDisk, Storage, StorageOptions};
+use crate::storage_writer;
 
 /// A running member: its handle, and what the services need.
 #[derive(Debug)]
 pub struct Started {
     pub member: Member,
     pub compactor: storage_writer::Compactor,
+    pub peer_health: PeerHealth,
+    pub peer_tls: ClientTls,
+    pub peer_metrics: PeerMetrics,
 }
 
 impl Started {
@@ -38,22 +47,43 @@ impl Started {
     }
 }
 
-/// Open the data dir, boot the node and start the member task; `fsync` records the writer's
-/// group commits.
-pub fn start_member(config: &Config, fsync: Histogram) -> Result<Started, String> {
-    let member_ids = initial_member_ids(config);
-    let own_id = ids::member_id(&config.own_peer_urls(), &config.initial_cluster_token);
-    let cluster_id = ids::cluster_id(&member_ids);
-    let metadata = Metadata {
-        member_id: own_id,
-        cluster_id,
+/// Who this member is and where it starts from.
+struct Identity {
+    metadata: Metadata,
+    /// How to reach the cluster before its member list is known (a joining member).
+    initial_peers: Peers,
+}
+
+/// Open the data dir, boot the node and start the member task: a member of a new cluster
+/// (`--initial-cluster-state new`), one joining a running cluster (`existing`, after `member
+/// add`), or one restarting on its data dir. `fsync` records the writer's group commits.
+pub async fn start_member(
+    config: &Config,
+    fsync: Histogram,
+    peer_metrics: PeerMetrics,
+) -> Result<Started, String> {
+    let initial = InitialCluster::new(&config.initial_cluster, &config.initial_cluster_token);
+    let peer_tls = peer::client_tls(config)?;
+    let fresh = !storage::has_wal(&config.data_dir);
+    let joining = config.initial_cluster_state == ClusterState::Existing;
+    let mut identity = match (fresh, joining) {
+        (true, true) => join(config, &initial, &peer_tls).await?,
+        // A member that joined a running cluster restarts as the data dir says (its id came
+        // from `member add`, not from the flags).
+        (false, true) => Identity {
+            metadata: Metadata::default(),
+            initial_peers: Peers::new(),
+        },
+        // A member of a new cluster, first start or restart: the flags say who it is (and on
+        // a restart they must agree with the data dir, checked below).
+        (_, false) => bootstrap_identity(config, &initial)?,
     };
     let options = StorageOptions {
         snap_files_kept: config.max_snapshots,
         ..StorageOptions::default()
     };
-    let (mut storage, recovered) = Storage::open(RealDisk, &config.data_dir, metadata, options)
-        .map_err(|error| {
+    let (mut storage, recovered) =
+        Storage::open(RealDisk, &config.data_dir, identity.metadata, options).map_err(|error| {
             format!(
                 "cannot open the data dir {}: {error}",
                 config.data_dir.display()
@@ -62,16 +92,24 @@ pub fn start_member(config: &Config, fsync: Histogram) -> Result<Started, String
     for warning in &recovered.warnings {
         warn!(target: "etcdserver", "{warning}");
     }
-    let metadata = recovered.metadata.unwrap_or(metadata);
-    let persisted = if recovered.persisted == PersistedState::default() {
-        if config.initial_cluster_state == ClusterState::Existing {
-            return Err(
-                "joining an existing cluster needs the peer transport, which is not \
-                        implemented yet"
-                    .into(),
-            );
+    let metadata = recovered.metadata.unwrap_or(identity.metadata);
+    let persisted = if recovered.persisted != PersistedState::default() {
+        if !joining && !fresh {
+            check_same_member(config, &identity.metadata, &metadata)?;
         }
-        let bootstrap = PersistedState::bootstrap(member_ids.iter().copied());
+        info!(target: "etcdserver", "restarting member {:x} in cluster {:x} at commit index {}",
+            metadata.member_id, metadata.cluster_id, recovered.persisted.hard_state.commit);
+        recovered.persisted
+    } else if joining {
+        if identity.initial_peers.is_empty() {
+            // A join that stopped before the leader's snapshot arrived: ask again.
+            identity.initial_peers = join(config, &initial, &peer_tls).await?.initial_peers;
+        }
+        info!(target: "etcdserver", "starting member {:x} in cluster {:x}", metadata.member_id, metadata.cluster_id);
+        PersistedState::default()
+    } else {
+        let state = kv::bootstrap_snapshot(initial.attributes());
+        let bootstrap = bootstrap_with_state(initial.ids(), state);
         // The bootstrap snapshot is the log's start: it must be on disk before anything after it.
         storage
             .write(&[PersistBatch {
@@ -83,10 +121,6 @@ pub fn start_member(config: &Config, fsync: Histogram) -> Result<Started, String
             .map_err(|error| format!("cannot write the data dir: {error}"))?;
         info!(target: "etcdserver", "starting member {:x} in cluster {:x}", metadata.member_id, metadata.cluster_id);
         bootstrap
-    } else {
-        info!(target: "etcdserver", "restarting member {:x} in cluster {:x} at commit index {}",
-            metadata.member_id, metadata.cluster_id, recovered.persisted.hard_state.commit);
-        recovered.persisted
     };
     let node = boot_node(config, metadata.member_id, persisted, recovered.incarnation)?;
     let writer = storage_writer::spawn(storage, fsync);
@@ -106,23 +140,101 @@ pub fn start_member(config: &Config, fsync: Histogram) -> Result<Started, String
             .map(Url::to_string)
             .collect(),
     };
-    let member = member::spawn(node, info, writer);
-    Ok(Started { member, compactor })
+    let peer_health = PeerHealth::default();
+    let transport = PeerTransport::new(
+        metadata.member_id,
+        metadata.cluster_id,
+        peer_tls.clone(),
+        peer_metrics.clone(),
+        peer_health.clone(),
+    );
+    let member = member::spawn(node, info, writer, transport, identity.initial_peers);
+    Ok(Started {
+        member,
+        compactor,
+        peer_health,
+        peer_tls,
+        peer_metrics,
+    })
 }
 
-/// The ids of the members `--initial-cluster` names, each from its peer URLs.
-fn initial_member_ids(config: &Config) -> Vec<NodeId> {
-    let mut by_name: Vec<(&str, Vec<Url>)> = Vec::new();
-    for (name, url) in &config.initial_cluster {
-        match by_name.iter_mut().find(|(known, _)| known == name) {
-            Some((_, urls)) => urls.push(url.clone()),
-            None => by_name.push((name, vec![url.clone()])),
-        }
-    }
-    by_name
+/// A member of a new cluster: its id and the cluster's, from `--initial-cluster` and the token.
+fn bootstrap_identity(config: &Config, initial: &InitialCluster) -> Result<Identity, String> {
+    let own = initial.member_named(&config.name)?;
+    let mut advertised: Vec<String> = config
+        .initial_advertise_peer_urls
         .iter()
-        .map(|(_, urls)| ids::member_id(urls, &config.initial_cluster_token))
-        .collect()
+        .map(Url::to_string)
+        .collect();
+    advertised.sort();
+    if advertised != own.peer_urls {
+        return Err(format!(
+            "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} \
+             (\"{}\"(resolved from {:?}) != \"{}\"(resolved from {:?}))",
+            own.name,
+            own.peer_urls.join(","),
+            advertised.join(","),
+            advertised.join(","),
+            advertised,
+            own.peer_urls.join(","),
+            own.peer_urls
+        ));
+    }
+    Ok(Identity {
+        metadata: Metadata {
+            member_id: own.id,
+            cluster_id: initial.cluster_id(),
+        },
+        initial_peers: Peers::new(),
+    })
+}
+
+/// A member joining a running cluster after `etcdctl member add`: it asks the other members
+/// `--initial-cluster` names for the cluster's members and finds itself among them.
+async fn join(
+    config: &Config,
+    initial: &InitialCluster,
+    tls: &ClientTls,
+) -> Result<Identity, String> {
+    let remotes = initial.peer_urls_except(&config.name);
+    let (cluster_id, running) = peer::learn_cluster(&remotes, tls).await?;
+    let member_id = initial.find_in(&running, &config.name).map_err(|error| {
+        let listed: Vec<String> = running
+            .iter()
+            .map(|member| format!("{}={}", member.name, member.peer_ur_ls.join(",")))
+            .collect();
+        format!("error validating peerURLs {}: {error}", listed.join(","))
+    })?;
+    let initial_peers = running
+        .iter()
+        .map(|member| (member.id, member.peer_ur_ls.clone()))
+        .collect();
+    Ok(Identity {
+        metadata: Metadata {
+            member_id,
+            cluster_id,
+        },
+        initial_peers,
+    })
+}
+
+/// A data dir holds one member of one cluster: `--initial-cluster` (with the token) must not
+/// make this member another one, or the member would answer for a cluster it is not in.
+fn check_same_member(config: &Config, flags: &Metadata, stored: &Metadata) -> Result<(), String> {
+    if flags == stored {
+        return Ok(());
+    }
+    Err(format!(
+        "the data dir {} belongs to member {:x} of cluster {:x}, but --initial-cluster and \
+         --initial-cluster-token make this member {:x} of cluster {:x}: start it with the \
+         flags it was created with, or with --initial-cluster-state existing if it joined a \
+         running cluster",
+        config.data_dir.display(),
+        stored.member_id,
+        stored.cluster_id,
+        flags.member_id,
+        flags.cluster_id
+    ))
 }
 
 fn boot_node(
@@ -175,12 +287,11 @@ fn random_seed() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Print etcd's lines that say the member serves (etcd's e2e harness waits for the first two),
-/// once a read through Raft has answered: a leader leads, it has committed an entry of its term,
-/// and this member has applied everything committed before (etcd publishes its attributes
-/// through Raft before it says so).
+/// Publish this member's name and client URLs through Raft (etcd's publish), then print etcd's
+/// lines that say the member serves (etcd's e2e harness waits for the first two): by then a
+/// leader leads and this member has applied everything committed before its publish.
 pub async fn announce_ready(member: Member) {
-    if caught_up(&member).await.is_err() {
+    if publish(&member).await.is_err() {
         return;
     }
     let info = member.info();
@@ -193,6 +304,34 @@ pub async fn announce_ready(member: Member) {
     info!(target: "etcdserver/api", "enabled capabilities for version {}",
         CLUSTER_VERSION.rsplit_once('.').map_or(CLUSTER_VERSION, |(version, _)| version));
     info!(target: "embed", "ready to serve client requests");
+}
+
+/// Propose this member's attributes until they are applied (retrying while there is no leader,
+/// or while a joining member is not yet in the member list it has applied).
+async fn publish(member: &Member) -> Result<(), MemberGone> {
+    let info = member.info();
+    let request = || {
+        kv::Request::Member(kv::MemberRequest::Publish {
+            id: info.id,
+            name: info.name.clone(),
+            client_urls: info.client_urls.clone(),
+        })
+    };
+    for attempt in 1.. {
+        member.wait_for(|state| state.leader.is_some()).await?;
+        match member.request(request()).await? {
+            kv::Response::MemberList(_) => return Ok(()),
+            // Said every 5 s of trying, as etcd warns at each of its request timeouts.
+            other if attempt % 50 == 0 => {
+                warn!(target: "etcdserver", "failed to publish local member to cluster through raft: {other:?}");
+            }
+            other => {
+                tracing::debug!(target: "etcdserver", "publish not applied yet: {other:?}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!("the attempts never run out")
 }
 
 /// Wait until a linearizable read answers (retrying while there is no leader yet).
@@ -225,11 +364,19 @@ pub struct Services {
     pub lock: LockService,
     pub election: ElectionService,
     pub health: HealthService,
+    /// detcd's own peer service, on the peer URLs.
+    pub peer: PeerService,
 }
 
 impl Services {
     pub fn new(config: &Config, started: &Started) -> Services {
         let member = started.member.clone();
+        let cluster = ClusterService {
+            member: member.clone(),
+            strict_reconfig_check: config.strict_reconfig_check,
+            peer_health: started.peer_health.clone(),
+            peer_tls: started.peer_tls.clone(),
+        };
         Services {
             kv: KvService {
                 member: member.clone(),
@@ -241,9 +388,7 @@ impl Services {
             lease: LeaseService {
                 member: member.clone(),
             },
-            cluster: ClusterService {
-                member: member.clone(),
-            },
+            cluster: cluster.clone(),
             maintenance: MaintenanceService {
                 member: member.clone(),
                 compactor: started.compactor.clone(),
@@ -255,19 +400,28 @@ impl Services {
             lock: LockService {
                 member: member.clone(),
             },
-            election: ElectionService { member },
+            election: ElectionService {
+                member: member.clone(),
+            },
             health: HealthService,
+            peer: PeerService {
+                member,
+                metrics: started.peer_metrics.clone(),
+                cluster,
+                receiving_snapshot: Arc::new(Semaphore::new(1)),
+            },
         }
     }
 }
 
 /// The simulated tier's listener: the same services on madsim's network (no TLS, no HTTP
-/// routes: madsim carries gRPC messages as values).
+/// routes: madsim carries gRPC messages as values), peers' included, on one address.
 #[cfg(madsim)]
 pub async fn serve_simulated(
     services: Services,
     address: std::net::SocketAddr,
 ) -> Result<(), tonic::transport::Error> {
+    use detcd_proto::detcdpeerpb::peer_server::PeerServer;
     use detcd_proto::etcdserverpb::auth_server::AuthServer;
     use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
     use detcd_proto::etcdserverpb::kv_server::KvServer;
@@ -287,6 +441,7 @@ pub async fn serve_simulated(
         .add_service(LockServer::new(services.lock))
         .add_service(ElectionServer::new(services.election))
         .add_service(HealthServer::new(services.health))
+        .add_service(PeerServer::new(services.peer))
         .serve(address)
         .await
 }

@@ -9,8 +9,8 @@ use detcd_core::node::bootstrap_with_state;
 use detcd_core::raft::PersistBatch;
 use detcd_core::state_machine::StateMachine;
 
-use crate::config::Url;
-use crate::ids;
+use crate::config;
+use crate::initial_cluster::InitialCluster;
 use crate::snapshot_file::{self, SnapshotContents};
 use crate::storage::{Metadata, RealDisk, Storage, StorageOptions};
 
@@ -142,41 +142,17 @@ fn restore(args: &[String]) -> Result<(), String> {
             data_dir.display().to_string()
         ));
     }
-    let mut members: Vec<(String, Vec<Url>)> = Vec::new();
-    for entry in flags
-        .initial_cluster
-        .split(',')
-        .filter(|entry| !entry.is_empty())
-    {
-        let (name, url) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("invalid --initial-cluster entry {entry:?}"))?;
-        let url = Url::parse(url)?;
-        match members.iter_mut().find(|(known, _)| known == name) {
-            Some((_, urls)) => urls.push(url),
-            None => members.push((name.to_string(), vec![url])),
-        }
-    }
-    let own = members
-        .iter()
-        .find(|(name, _)| *name == flags.name)
-        .ok_or_else(|| {
-            format!(
-                "couldn't find local name {:?} in the initial cluster configuration",
-                flags.name
-            )
-        })?;
-    let member_ids: Vec<u64> = members
-        .iter()
-        .map(|(_, urls)| ids::member_id(urls, &flags.token))
-        .collect();
+    let entries = config::parse_initial_cluster(&flags.initial_cluster)?;
+    let initial = InitialCluster::new(&entries, &flags.token);
+    let own = initial.member_named(&flags.name)?;
     let metadata = Metadata {
-        member_id: ids::member_id(&own.1, &flags.token),
-        cluster_id: ids::cluster_id(&member_ids),
+        member_id: own.id,
+        cluster_id: initial.cluster_id(),
     };
     // The restored cluster's log starts at the bootstrap snapshot (index 1).
-    let state = rebase_snapshot(&contents.state, 1).map_err(|error| error.to_string())?;
-    let persisted = bootstrap_with_state(member_ids.iter().copied(), state);
+    let state = rebase_snapshot(&contents.state, 1, initial.attributes())
+        .map_err(|error| error.to_string())?;
+    let persisted = bootstrap_with_state(initial.ids(), state);
     let (mut storage, _) = Storage::open(RealDisk, &data_dir, metadata, StorageOptions::default())
         .map_err(|error| error.to_string())?;
     storage

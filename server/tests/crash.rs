@@ -11,9 +11,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,67 +21,32 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tonic::transport::Channel;
 
+use common::process::Process;
+
 const WRITERS: usize = 8;
 
 /// A `detcd` child process and where it serves.
 struct Member {
-    child: Child,
+    process: Process,
     endpoint: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Member {
     /// Start `detcd` on `data_dir` with fast elections, and wait until it says it serves.
     fn start(data_dir: &Path) -> Member {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_detcd"))
-            .args(common::flags(
-                data_dir,
-                &["--heartbeat-interval", "10", "--election-timeout", "60"],
-            ))
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("detcd starts");
-        let stderr = BufReader::new(child.stderr.take().expect("piped"));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut address = None;
-            for line in stderr.lines().map_while(Result::ok) {
-                if let Some(found) = line.split("client requests on ").nth(1) {
-                    address = Some(found.trim().to_string());
-                }
-                if line.contains("ready to serve client requests") {
-                    let _ = address_tx.send(address.clone());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("detcd did not get ready: {:?}", log.lock().unwrap()))
-            .expect("the log names the client address");
+        let process = Process::spawn(&common::flags(
+            data_dir,
+            &["--heartbeat-interval", "10", "--election-timeout", "60"],
+        ));
+        let address = process.wait_ready(Duration::from_secs(20));
         Member {
-            child,
+            process,
             endpoint: format!("http://{address}"),
-            log,
         }
     }
 
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the child is reaped");
-    }
-
-    /// Send SIGTERM and wait for the process to exit; its exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        self.child.wait().expect("the child is reaped")
+    fn kill(self) {
+        self.process.kill();
     }
 
     async fn client(&self) -> KvClient<Channel> {
@@ -146,19 +109,8 @@ async fn verify(member: &Member, acknowledged: &Acknowledged) -> i64 {
         .await
         .expect("a linearizable range")
         .into_inner();
-    let found: BTreeMap<Vec<u8>, (Vec<u8>, i64)> = all
-        .kvs
-        .into_iter()
-        .map(|kv| (kv.key, (kv.value, kv.mod_revision)))
-        .collect();
-    for (key, (value, revision)) in &expected {
-        let Some((found_value, found_revision)) = found.get(key.as_bytes()) else {
-            panic!("acknowledged put {key} (revision {revision}) is lost");
-        };
-        assert_eq!(found_value, value.as_bytes(), "{key} has another value");
-        assert_eq!(found_revision, revision, "{key} has another revision");
-    }
     let revision = all.header.expect("a header").revision;
+    common::assert_acknowledged_found("the member", all.kvs, &expected);
     let highest = expected
         .values()
         .map(|&(_, revision)| revision)
@@ -231,7 +183,7 @@ async fn torn_tail_is_recovered(data_dir: &Path, acknowledged: &Acknowledged) {
     file.set_len(length - 1000).unwrap();
     let member = Member::start(data_dir);
     verify(&member, acknowledged).await;
-    let log = member.log.lock().unwrap().join("\n");
+    let log = member.process.log();
     assert!(
         log.contains("torn"),
         "no warning about the torn tail:\n{log}"
@@ -259,7 +211,7 @@ async fn sigterm_stops_gracefully() {
     let member = Member::start(&data_dir);
     let writers = write_load(&member, 0, Arc::clone(&acknowledged)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let status = member.terminate();
+    let status = member.process.terminate();
     assert!(status.success(), "detcd exited with {status}");
     for writer in writers {
         writer.await.expect("a writer ends when its server stops");

@@ -33,9 +33,11 @@ pub mod types;
 pub mod validate;
 pub mod watch;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
-use crate::io::{ClientId, RequestId};
+use crate::io::{ClientId, NodeId, RequestId};
 use crate::raft::{ConfChange, Index, Membership};
 use crate::state_machine::{DecodeError, Notifications, Route, ServiceError, StateMachine};
 use crate::time::{Duration, Instant};
@@ -103,14 +105,38 @@ struct Replicated {
     lessor: Lessor,
     alarms: Alarms,
     applied_index: Index,
+    /// What the cluster knows of each member beyond its id (Raft keeps who votes).
+    members: BTreeMap<NodeId, MemberAttributes>,
+    /// Members removed: their ids never come back (etcd's removed-member list).
+    removed: BTreeSet<NodeId>,
 }
 
-/// The snapshot `snapshot` taken at another log position, as a restored cluster starts from it
-/// (its first entry follows `applied_index`). Fails when the bytes are not a store snapshot.
-pub fn rebase_snapshot(snapshot: &[u8], applied_index: Index) -> Result<Vec<u8>, DecodeError> {
+/// etcd allows one learner at a time.
+const LEARNERS_MAX: usize = 1;
+
+/// The state machine snapshot of a new cluster whose members are `members`: every initial
+/// member computes the same one from `--initial-cluster` and starts from it.
+pub fn bootstrap_snapshot(members: BTreeMap<NodeId, MemberAttributes>) -> Vec<u8> {
+    let state = Replicated {
+        members,
+        ..Replicated::default()
+    };
+    postcard::to_allocvec(&state).expect("the replicated state always encodes")
+}
+
+/// The snapshot `snapshot` taken at another log position and in another cluster, as a restored
+/// cluster starts from it: its first entry follows `applied_index`, and its members are
+/// `members` (the old cluster's are forgotten). Fails when the bytes are not a store snapshot.
+pub fn rebase_snapshot(
+    snapshot: &[u8],
+    applied_index: Index,
+    members: BTreeMap<NodeId, MemberAttributes>,
+) -> Result<Vec<u8>, DecodeError> {
     let mut state: Replicated = postcard::from_bytes(snapshot)
         .map_err(|error| DecodeError::new("the key-value store's snapshot", error))?;
     state.applied_index = applied_index;
+    state.members = members;
+    state.removed.clear();
     Ok(postcard::to_allocvec(&state).expect("the replicated state always encodes"))
 }
 
@@ -134,6 +160,8 @@ pub struct KvStore {
     deadlines: LeaseDeadlines,
     watches: WatchHub,
     counters: MvccCounters,
+    /// Bumped whenever the member attributes change, so a driver can tell cheaply.
+    members_generation: u64,
 }
 
 fn header(revision: i64) -> ResponseHeader {
@@ -159,6 +187,7 @@ impl KvStore {
             deadlines: LeaseDeadlines::default(),
             watches: WatchHub::default(),
             counters: MvccCounters::default(),
+            members_generation: 0,
         }
     }
 
@@ -170,6 +199,73 @@ impl KvStore {
     /// What this member applied since it started.
     pub fn counters(&self) -> MvccCounters {
         self.counters
+    }
+
+    /// What the cluster knows of each member beyond its id.
+    pub fn members(&self) -> &BTreeMap<NodeId, MemberAttributes> {
+        &self.state.members
+    }
+
+    /// Members removed from the cluster: their ids never come back.
+    pub fn removed_members(&self) -> &BTreeSet<NodeId> {
+        &self.state.removed
+    }
+
+    /// A number that changes whenever [`KvStore::members`] or [`KvStore::removed_members`]
+    /// does.
+    pub fn members_generation(&self) -> u64 {
+        self.members_generation
+    }
+
+    fn members_list(&self) -> Vec<(NodeId, MemberAttributes)> {
+        let members = self.state.members.iter();
+        members.map(|(&id, attributes)| (id, attributes.clone())).collect()
+    }
+
+    /// A member's new peer URLs (MemberUpdate), or its name and client URLs when it starts
+    /// (publish): ordinary entries, applied alike on every member.
+    fn apply_member_attributes(&mut self, request: &MemberRequest) -> Result<Response, KvError> {
+        let id = request.member();
+        if !self.state.members.contains_key(&id) {
+            return Err(ServiceError::Membership("etcdserver: member not found".into()).into());
+        }
+        if let MemberRequest::Update { peer_urls, .. } = request {
+            self.check_peer_urls(id, peer_urls)
+                .map_err(ServiceError::Membership)?;
+        }
+        let attributes = self.state.members.get_mut(&id).expect("checked above");
+        match request {
+            MemberRequest::Update { peer_urls, .. } => attributes.peer_urls = peer_urls.clone(),
+            MemberRequest::Publish {
+                name, client_urls, ..
+            } => {
+                attributes.name = name.clone();
+                attributes.client_urls = client_urls.clone();
+            }
+            // Only an entry made by hand carries a configuration change's body without the
+            // change itself: it changes nothing, on every member alike.
+            MemberRequest::Add { .. } | MemberRequest::Promote { .. } | MemberRequest::Remove { .. } => {
+                let message = format!("{request:?} comes without its Raft configuration change");
+                return Err(ServiceError::Membership(message).into());
+            }
+        }
+        self.members_generation += 1;
+        Ok(Response::MemberList(MemberListResponse {
+            header: header(self.state.store.current_revision()),
+            attributes: self.members_list(),
+            ..MemberListResponse::default()
+        }))
+    }
+
+    /// Refuse peer URLs another member has.
+    fn check_peer_urls(&self, id: NodeId, peer_urls: &[String]) -> Result<(), String> {
+        let taken = self.state.members.iter().any(|(&other, attributes)| {
+            other != id && attributes.peer_urls.iter().any(|url| peer_urls.contains(url))
+        });
+        match taken {
+            true => Err("etcdserver: Peer URLs already exists".into()),
+            false => Ok(()),
+        }
     }
 
     /// Count the changes of the write that made revision `revision`.
@@ -296,9 +392,7 @@ impl KvStore {
                     "{request:?} depends on the member and time serving it and is never proposed"
                 )
             }
-            Request::Member(_) => {
-                panic!("{request:?} is a configuration entry, applied by apply_conf_change")
-            }
+            Request::Member(member) => self.apply_member_attributes(member),
             Request::MoveLeader(_) | Request::Defragment | Request::Snapshot => {
                 panic!("{request:?} is served by the member, never proposed")
             }
@@ -588,12 +682,17 @@ impl StateMachine for KvStore {
             Request::MoveLeader(move_leader) => Route::TransferLeader(move_leader.target_id),
             Request::Defragment => Route::Snapshot,
             Request::Snapshot => Route::Local,
-            Request::Member(member) => Route::ConfChange(match *member {
-                MemberRequest::Add { id, learner: true } => ConfChange::AddLearner(id),
-                MemberRequest::Add { id, learner: false } => ConfChange::AddVoter(id),
-                MemberRequest::Promote { id } => ConfChange::Promote(id),
-                MemberRequest::Remove { id } => ConfChange::Remove(id),
-            }),
+            Request::Member(member) => match *member {
+                MemberRequest::Add { id, learner: true, .. } => {
+                    Route::ConfChange(ConfChange::AddLearner(id))
+                }
+                MemberRequest::Add { id, learner: false, .. } => {
+                    Route::ConfChange(ConfChange::AddVoter(id))
+                }
+                MemberRequest::Promote { id } => Route::ConfChange(ConfChange::Promote(id)),
+                MemberRequest::Remove { id } => Route::ConfChange(ConfChange::Remove(id)),
+                MemberRequest::Update { .. } | MemberRequest::Publish { .. } => Route::Propose,
+            },
         }
     }
 
@@ -620,10 +719,35 @@ impl StateMachine for KvStore {
         response
     }
 
+    fn check_conf_change(&self, request: &Request, membership: &Membership) -> Result<(), String> {
+        let Request::Member(change) = request else {
+            return Ok(());
+        };
+        if self.state.removed.contains(&change.member()) {
+            return Err("etcdserver: member not found".into());
+        }
+        match change {
+            MemberRequest::Add {
+                id,
+                learner,
+                peer_urls,
+            } => {
+                if self.state.members.contains_key(id) || membership.contains(*id) {
+                    return Err("etcdserver: member ID already exist".into());
+                }
+                if *learner && membership.learners.len() >= LEARNERS_MAX {
+                    return Err("etcdserver: too many learner members in cluster".into());
+                }
+                self.check_peer_urls(*id, peer_urls)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn apply_conf_change(
         &mut self,
         index: Index,
-        _request: &Request,
+        request: &Request,
         membership: &Membership,
     ) -> Response {
         assert!(
@@ -631,10 +755,26 @@ impl StateMachine for KvStore {
             "entries are applied once, in log order"
         );
         self.state.applied_index = index;
+        self.members_generation += 1;
+        match request {
+            Request::Member(MemberRequest::Add { id, peer_urls, .. }) => {
+                let attributes = MemberAttributes {
+                    peer_urls: peer_urls.clone(),
+                    ..MemberAttributes::default()
+                };
+                self.state.members.insert(*id, attributes);
+            }
+            Request::Member(MemberRequest::Remove { id }) => {
+                self.state.members.remove(id);
+                self.state.removed.insert(*id);
+            }
+            _ => {}
+        }
         Response::MemberList(MemberListResponse {
             header: header(self.state.store.current_revision()),
             voters: membership.voters.iter().copied().collect(),
             learners: membership.learners.iter().copied().collect(),
+            attributes: self.members_list(),
         })
     }
 
@@ -715,6 +855,7 @@ impl StateMachine for KvStore {
                 .map_err(|error| DecodeError::new("the key-value store's snapshot", error))?
         };
         self.deadlines.forget_deadlines();
+        self.members_generation += 1;
         let store = &self.state.store;
         let all = mvcc::KeyRange::From(vec![0]);
         self.counters.keys = store.visible(&all, store.current_revision()).count() as u64;

@@ -367,12 +367,26 @@ pub struct AlarmResponse {
     pub alarms: Vec<AlarmMember>,
 }
 
-/// A membership change took effect (the node supplies the request; the store only answers).
+/// What the cluster knows of a member beyond its id and vote (etcd's membership store):
+/// replicated, so every member lists the same.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemberAttributes {
+    /// Set when the member publishes itself at start (or by `--initial-cluster` for a member of
+    /// a new cluster); empty for a member added but not started yet.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    /// Set when the member publishes itself at start.
+    pub client_urls: Vec<String>,
+}
+
+/// A membership change took effect: the members now, with their attributes.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MemberListResponse {
     pub header: ResponseHeader,
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
+    /// The attributes of every member the store knows, by id.
+    pub attributes: Vec<(NodeId, MemberAttributes)>,
 }
 
 /// Hand leadership to another member (etcd's Maintenance.MoveLeader). Served by the leader; the
@@ -423,14 +437,16 @@ pub enum Request {
     Snapshot,
 }
 
-/// A membership change (etcd's MemberAdd, MemberPromote, MemberRemove). Members are named by
-/// their id; etcd's peer URLs have no meaning in the simulator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// etcd's Cluster service. Add, Promote and Remove change the Raft configuration (replicated as
+/// configuration entries); Update and Publish change a member's attributes (ordinary entries).
+/// Members are named by their id; peer URLs mean nothing to the simulator, which leaves them out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberRequest {
     /// MemberAdd; `learner` adds a non-voting member that receives the log.
     Add {
         id: NodeId,
         learner: bool,
+        peer_urls: Vec<String>,
     },
     Promote {
         id: NodeId,
@@ -438,6 +454,30 @@ pub enum MemberRequest {
     Remove {
         id: NodeId,
     },
+    /// MemberUpdate: the member's new peer URLs.
+    Update {
+        id: NodeId,
+        peer_urls: Vec<String>,
+    },
+    /// A member says who it is when it starts (etcd's publish): its name and client URLs.
+    Publish {
+        id: NodeId,
+        name: String,
+        client_urls: Vec<String>,
+    },
+}
+
+impl MemberRequest {
+    /// The member the request is about.
+    pub fn member(&self) -> NodeId {
+        match *self {
+            MemberRequest::Add { id, .. }
+            | MemberRequest::Promote { id }
+            | MemberRequest::Remove { id }
+            | MemberRequest::Update { id, .. }
+            | MemberRequest::Publish { id, .. } => id,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -146,7 +146,7 @@ fn members_named(action: &Action) -> Vec<NodeId> {
         | Action::Delete { via: node, .. }
         | Action::Compact { via: node }
         | Action::GrantLease { via: node, .. } => vec![*node],
-        Action::Member { change, via } => vec![member_of(change), *via],
+        Action::Member { change, via } => vec![change.member(), *via],
         Action::Expect { expectation, .. } => match expectation {
             Expectation::LeaderIn(set) | Expectation::NoLeaderIn(set) => set.clone(),
             Expectation::Write { via: node, .. } | Expectation::Key { on: node, .. } => {
@@ -209,7 +209,7 @@ impl Interpreter {
             | Action::Delete { .. }
             | Action::Compact { .. }
             | Action::GrantLease { .. } => self.request(action, line),
-            Action::Member { change, via } => self.membership(*change, *via, text),
+            Action::Member { change, via } => self.membership(change.clone(), *via, text),
             _ => self.fault(action, text),
         }
         None
@@ -537,14 +537,6 @@ impl Interpreter {
 
 /// How long a membership change may take to answer: etcd's request timeout.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn member_of(change: &MemberRequest) -> NodeId {
-    match *change {
-        MemberRequest::Add { id, .. }
-        | MemberRequest::Promote { id }
-        | MemberRequest::Remove { id } => id,
-    }
-}
 
 /// The leader now: a running member that leads, the one of the highest term if several think so.
 fn leader(world: &NodeWorld<KvStore>) -> Option<NodeId> {

@@ -424,8 +424,11 @@ fn membership(name: &str, args: &[&str]) -> Result<Action, String> {
     };
     let id = node(id)?;
     let change = match name {
-        "add-learner" => MemberRequest::Add { id, learner: true },
-        "add-member" => MemberRequest::Add { id, learner: false },
+        "add-learner" | "add-member" => MemberRequest::Add {
+            id,
+            learner: name == "add-learner",
+            peer_urls: Vec::new(),
+        },
         "promote" => MemberRequest::Promote { id },
         _ => MemberRequest::Remove { id },
     };

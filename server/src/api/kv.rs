@@ -21,6 +21,9 @@ impl Kv for KvService {
         request: Request<pb::RangeRequest>,
     ) -> Result<Response<pb::RangeResponse>, Status> {
         let request = convert::range_request(request.into_inner())?;
+        if !request.serializable && self.member.is_learner() {
+            return Err(super::status::not_for_learner());
+        }
         match ask(&self.member, core_kv::Request::Range(request)).await? {
             core_kv::Response::Range(response) => {
                 Ok(Response::new(convert::range_response(response)))

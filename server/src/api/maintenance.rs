@@ -78,18 +78,10 @@ impl Maintenance for MaintenanceService {
             leader: state.leader.unwrap_or(0),
             raft_index: state.commit_index,
             raft_term: state.term,
-            raft_applied_index: response.raft_applied_index,
-            errors: response
-                .alarms
-                .iter()
-                .map(|alarm| {
-                    let name = match alarm.alarm {
-                        core_kv::AlarmType::NoSpace => "NOSPACE",
-                        core_kv::AlarmType::Corrupt => "CORRUPT",
-                    };
-                    format!("memberID:{} alarm:{name} ", self.member.info().id)
-                })
-                .collect(),
+            // The store counts the entries it applied; the member also applies Raft's own
+            // (a new leader's empty entry, conf changes), as etcd's applied index does.
+            raft_applied_index: response.raft_applied_index.max(state.applied_index),
+            errors: status_errors(&response.alarms, state.leader, self.member.info().id),
             db_size_in_use: size,
             is_learner: state.membership.learners.contains(&self.member.info().id),
             storage_version: String::new(),
@@ -204,4 +196,24 @@ impl Maintenance for MaintenanceService {
             "etcdserver: downgrade is not supported: detcd has one storage version",
         ))
     }
+}
+
+/// Status's error list as etcd fills it: "no leader" when the member knows none, then one
+/// entry per raised alarm.
+fn status_errors(
+    alarms: &[core_kv::AlarmMember],
+    leader: Option<detcd_core::NodeId>,
+    member_id: u64,
+) -> Vec<String> {
+    let no_leader = leader
+        .is_none()
+        .then(|| "etcdserver: no leader".to_string());
+    let raised = alarms.iter().map(|alarm| {
+        let name = match alarm.alarm {
+            core_kv::AlarmType::NoSpace => "NOSPACE",
+            core_kv::AlarmType::Corrupt => "CORRUPT",
+        };
+        format!("memberID:{member_id} alarm:{name} ")
+    });
+    no_leader.into_iter().chain(raised).collect()
 }

@@ -33,7 +33,7 @@ async fn ask(member: &Member, request: core_kv::Request) -> Result<core_kv::Resp
     }
 }
 
-/// The header of an answer the server makes up itself (member list, auth status).
+/// The header of an answer the server makes up itself (auth status, elections).
 fn local_header(member: &Member) -> Option<detcd_proto::etcdserverpb::ResponseHeader> {
     let state = member.state();
     Some(detcd_proto::etcdserverpb::ResponseHeader {

@@ -28,6 +28,11 @@ pub fn stopped(_: MemberGone) -> Status {
     Status::unavailable("etcdserver: server stopped")
 }
 
+/// etcd's answer on a learner to everything but Status and serializable Ranges.
+pub fn not_for_learner() -> Status {
+    Status::unavailable("etcdserver: rpc not supported for learner")
+}
+
 /// etcd's answer to every auth call but AuthStatus while authentication is off.
 pub fn auth_not_enabled() -> Status {
     Status::failed_precondition("etcdserver: authentication is not enabled")

@@ -150,7 +150,7 @@ pub const FLAGS: &[Flag] = &[
     ignored("proxy-write-timeout", Value, "5000", "the v2 proxy is not part of detcd"),
     ignored("proxy-read-timeout", Value, "0", "the v2 proxy is not part of detcd"),
     // Experimental
-    honoured("experimental-initial-corrupt-check", Bool, "false", "Enable to check data corruption before serving any client/peer traffic."),
+    ignored("experimental-initial-corrupt-check", Bool, "false", "detcd does not compare its store with its peers' before serving yet"),
     ignored("experimental-corrupt-check-time", Value, "0s", "periodic corruption checks between members are not implemented"),
     ignored("experimental-enable-v2v3", Value, "", "detcd serves etcd's v3 API only"),
     ignored("experimental-backend-bbolt-freelist-type", Value, "array", "detcd has no bbolt backend"),

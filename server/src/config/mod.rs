@@ -94,7 +94,6 @@ pub struct Config {
     pub listen_metrics_urls: Vec<Url>,
     pub logger_json: bool,
     pub log_level: LogLevel,
-    pub initial_corrupt_check: bool,
     pub watch_progress_notify_interval: Duration,
     /// Said at start: unknown `ETCD_*` variables, flags accepted but not honoured.
     pub warnings: Vec<String>,
@@ -351,7 +350,6 @@ impl Config {
             listen_metrics_urls: values.urls("listen-metrics-urls")?,
             logger_json,
             log_level,
-            initial_corrupt_check: values.bool("experimental-initial-corrupt-check")?,
             watch_progress_notify_interval: parse_go_duration(
                 &values.text("experimental-watch-progress-notify-interval"),
             )
@@ -429,7 +427,7 @@ impl Config {
 }
 
 /// `name=url,name=url,...`.
-fn parse_initial_cluster(text: &str) -> Result<Vec<(String, Url)>, String> {
+pub fn parse_initial_cluster(text: &str) -> Result<Vec<(String, Url)>, String> {
     text.split(',')
         .map(str::trim)
         .filter(|part| !part.is_empty())
@@ -548,7 +546,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.quota_backend_bytes, 53248);
-        assert!(config.peer_tls.auto_tls && config.initial_corrupt_check);
+        assert!(config.peer_tls.auto_tls);
         assert_eq!(
             config.own_peer_urls()[0].to_string(),
             "https://localhost:20001"

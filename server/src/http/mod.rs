@@ -27,7 +27,9 @@ use crate::gateway;
 use crate::member::Member;
 use crate::metrics::{self, Metrics};
 use crate::net::{Listener, ServeOptions, Transport, serve, server_config};
+use crate::peer::PeerService;
 use crate::server::Services;
+use detcd_proto::detcdpeerpb::peer_server::PeerServer;
 use detcd_proto::etcdserverpb::auth_server::AuthServer;
 use detcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use detcd_proto::etcdserverpb::kv_server::KvServer;
@@ -66,7 +68,8 @@ pub fn serve_all(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Listening, String> {
     let probe = Probe { member, metrics };
-    let grpc = grpc_router(config, services, &probe.metrics);
+    let peer_app = peer_router(config, services.peer.clone());
+    let grpc = grpc_router(config, services, &probe);
     let gateway = gateway::router(grpc.clone(), config.max_concurrent_streams);
     let client_app = http_routes(&probe)
         .merge(gateway)
@@ -129,7 +132,7 @@ pub fn serve_all(
         tasks.spawn(serve(
             listener,
             transport,
-            Router::new(),
+            peer_app.clone(),
             options.clone(),
             stopped(shutdown.clone()),
         ));
@@ -184,9 +187,40 @@ fn bind(scheme: &Scheme, address: &str) -> Result<Listener, String> {
     Listener::bind(&url).map_err(|error| format!("cannot listen on {url}: {error}"))
 }
 
+/// A learner serves only Status and serializable Ranges (which the KV service checks), as etcd's
+/// interceptors allow: everything else, streams included, is refused with etcd's status.
+async fn learner_guard(
+    State(member): State<Member>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let allowed = matches!(
+        path,
+        "/etcdserverpb.Maintenance/Status" | "/etcdserverpb.KV/Range"
+    );
+    if !allowed && member.is_learner() {
+        let refusal = crate::api::status::not_for_learner();
+        return refusal.into_http::<Body>().map(Body::new);
+    }
+    next.run(request).await
+}
+
+/// The largest message a peer may send with etcd's request limit: a batch of entries (a
+/// snapshot comes in pieces far below it).
+const PEER_MESSAGE_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// detcd's peer service, and nothing else, on the peer URLs (etcd answers 404 for the rest).
+fn peer_router(config: &Config, peer: PeerService) -> Router {
+    // An append carries at least one entry however large: one request at the limit must pass.
+    let limit = PEER_MESSAGE_BYTES_MAX.max(config.max_request_bytes.saturating_mul(2));
+    let service = PeerServer::new(peer).max_decoding_message_size(limit);
+    tonic::service::Routes::new(service).into_axum_router()
+}
+
 /// Every gRPC service, with etcd's receive limit (the request limit plus 512 KiB for framing)
 /// and etcd's gRPC metrics.
-fn grpc_router(config: &Config, services: Services, metrics: &Metrics) -> Router {
+fn grpc_router(config: &Config, services: Services, probe: &Probe) -> Router {
     let limit = config.max_request_bytes + 512 * 1024;
     tonic::service::Routes::new(KvServer::new(services.kv).max_decoding_message_size(limit))
         .add_service(WatchServer::new(services.watch).max_decoding_message_size(limit))
@@ -198,8 +232,12 @@ fn grpc_router(config: &Config, services: Services, metrics: &Metrics) -> Router
         .add_service(ElectionServer::new(services.election).max_decoding_message_size(limit))
         .add_service(HealthServer::new(services.health))
         .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            probe.member.clone(),
+            learner_guard,
+        ))
         .layer(GrpcCompatLayer)
-        .layer(GrpcMetricsLayer::new(metrics.clone()))
+        .layer(GrpcMetricsLayer::new(probe.metrics.clone()))
 }
 
 fn http_routes(probe: &Probe) -> Router {

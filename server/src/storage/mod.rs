@@ -127,6 +127,17 @@ impl<D: Disk> fmt::Debug for Storage<D> {
     }
 }
 
+/// Whether `data_dir` holds a member's WAL already (etcd's `wal.Exist`): a member with one
+/// restarts from it; one without starts a new cluster or joins a running one.
+pub fn has_wal(data_dir: &Path) -> bool {
+    let wal_dir = data_dir.join("member").join("wal");
+    std::fs::read_dir(wal_dir).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(".wal"))
+    })
+}
+
 impl<D: Disk> Storage<D> {
     /// Open (creating if absent) the data dir, load the newest valid snapshot, replay the WAL,
     /// then durably record a new boot: the returned incarnation is one more than the last one

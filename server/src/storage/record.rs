@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) const HEADER_BYTES: usize = 12;
 
 /// Who this log belongs to, written at the start of every segment (etcd's WAL metadata).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     pub member_id: u64,
     pub cluster_id: u64,

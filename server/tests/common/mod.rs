@@ -2,6 +2,8 @@
 //! dir of its own, and clients generated from the same protos etcd's clients use.
 #![allow(dead_code)] // each test binary uses part of this
 
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use detcd_proto::etcdserverpb::lease_client::LeaseClient;
 use detcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use detcd_proto::etcdserverpb::watch_client::WatchClient;
 use detcd_proto::etcdserverpb::{CompactionRequest, PutRequest, RangeRequest};
+use detcd_proto::mvccpb::KeyValue;
 use tonic::transport::Channel;
 
 /// A running member.
@@ -146,4 +149,24 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
     *end.last_mut().expect("a non-empty prefix") += 1;
     end
+}
+
+/// Every put a client was told succeeded (key -> (value, revision)) is among `kvs` with that
+/// value and revision; `whose` names the member in the failure.
+pub fn assert_acknowledged_found(
+    whose: &str,
+    kvs: Vec<KeyValue>,
+    acknowledged: &std::collections::BTreeMap<String, (String, i64)>,
+) {
+    let found: std::collections::BTreeMap<Vec<u8>, (Vec<u8>, i64)> = kvs
+        .into_iter()
+        .map(|kv| (kv.key, (kv.value, kv.mod_revision)))
+        .collect();
+    for (key, (value, revision)) in acknowledged {
+        let Some((found_value, found_revision)) = found.get(key.as_bytes()) else {
+            panic!("{whose} lost acknowledged put {key} (revision {revision})");
+        };
+        assert_eq!(found_value, value.as_bytes(), "{whose}: {key} has another value");
+        assert_eq!(found_revision, revision, "{whose}: {key} has another revision");
+    }
 }
