@@ -25,7 +25,10 @@ fn two_members() -> KvStore {
         peer_urls: vec![url.into()],
         client_urls: Vec::new(),
     };
-    let members = BTreeMap::from([(1, attributes("a", "http://a:1")), (2, attributes("b", "http://b:2"))]);
+    let members = BTreeMap::from([
+        (1, attributes("a", "http://a:1")),
+        (2, attributes("b", "http://b:2")),
+    ]);
     let mut store = KvStore::new(KvConfig::default());
     store
         .restore(&bootstrap_snapshot(members))
@@ -39,10 +42,22 @@ fn two_members() -> KvStore {
 fn member_requests_route_as_configuration_changes() {
     let store = KvStore::new(KvConfig::default());
     let cases = [
-        (add(6, true, "http://f:6"), Route::ConfChange(ConfChange::AddLearner(6))),
-        (add(6, false, "http://f:6"), Route::ConfChange(ConfChange::AddVoter(6))),
-        (MemberRequest::Promote { id: 6 }, Route::ConfChange(ConfChange::Promote(6))),
-        (MemberRequest::Remove { id: 2 }, Route::ConfChange(ConfChange::Remove(2))),
+        (
+            add(6, true, "http://f:6"),
+            Route::ConfChange(ConfChange::AddLearner(6)),
+        ),
+        (
+            add(6, false, "http://f:6"),
+            Route::ConfChange(ConfChange::AddVoter(6)),
+        ),
+        (
+            MemberRequest::Promote { id: 6 },
+            Route::ConfChange(ConfChange::Promote(6)),
+        ),
+        (
+            MemberRequest::Remove { id: 2 },
+            Route::ConfChange(ConfChange::Remove(2)),
+        ),
         (
             MemberRequest::Update {
                 id: 2,
@@ -77,7 +92,10 @@ fn conf_changes_are_checked_against_the_members() {
         check(&store, add(3, false, "http://b:2"), &membership),
         Err("etcdserver: Peer URLs already exists".into())
     );
-    assert_eq!(check(&store, add(3, false, "http://c:3"), &membership), Ok(()));
+    assert_eq!(
+        check(&store, add(3, false, "http://c:3"), &membership),
+        Ok(())
+    );
     let with_learner = membership.apply(&ConfChange::AddLearner(4)).unwrap();
     assert_eq!(
         check(&store, add(3, true, "http://c:3"), &with_learner),

@@ -73,7 +73,10 @@ const OWN_PACKAGE: &str = "detcdpeerpb";
 fn contract_listing() -> String {
     let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("FILE_DESCRIPTOR_SET decodes");
     let mut out = String::new();
-    for file in pool.files().filter(|file| file.package_name() != OWN_PACKAGE) {
+    for file in pool
+        .files()
+        .filter(|file| file.package_name() != OWN_PACKAGE)
+    {
         writeln!(
             out,
             "file {} (package {})",

@@ -70,7 +70,10 @@ fn every_etcd_method_is_served_under_its_full_path() {
     // The set of (path, streaming shape) pairs in the descriptor set equals etcd 3.5's.
     let mut ours: Vec<(String, &str)> = Vec::new();
     // detcd's own peer protocol is no part of etcd's contract.
-    for service in pool().services().filter(|s| s.package_name() != "detcdpeerpb") {
+    for service in pool()
+        .services()
+        .filter(|s| s.package_name() != "detcdpeerpb")
+    {
         for method in service.methods() {
             let shape = match (method.is_client_streaming(), method.is_server_streaming()) {
                 (false, false) => "unary",

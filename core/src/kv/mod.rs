@@ -219,7 +219,9 @@ impl KvStore {
 
     fn members_list(&self) -> Vec<(NodeId, MemberAttributes)> {
         let members = self.state.members.iter();
-        members.map(|(&id, attributes)| (id, attributes.clone())).collect()
+        members
+            .map(|(&id, attributes)| (id, attributes.clone()))
+            .collect()
     }
 
     /// A member's new peer URLs (MemberUpdate), or its name and client URLs when it starts
@@ -244,7 +246,9 @@ impl KvStore {
             }
             // Only an entry made by hand carries a configuration change's body without the
             // change itself: it changes nothing, on every member alike.
-            MemberRequest::Add { .. } | MemberRequest::Promote { .. } | MemberRequest::Remove { .. } => {
+            MemberRequest::Add { .. }
+            | MemberRequest::Promote { .. }
+            | MemberRequest::Remove { .. } => {
                 let message = format!("{request:?} comes without its Raft configuration change");
                 return Err(ServiceError::Membership(message).into());
             }
@@ -260,7 +264,11 @@ impl KvStore {
     /// Refuse peer URLs another member has.
     fn check_peer_urls(&self, id: NodeId, peer_urls: &[String]) -> Result<(), String> {
         let taken = self.state.members.iter().any(|(&other, attributes)| {
-            other != id && attributes.peer_urls.iter().any(|url| peer_urls.contains(url))
+            other != id
+                && attributes
+                    .peer_urls
+                    .iter()
+                    .any(|url| peer_urls.contains(url))
         });
         match taken {
             true => Err("etcdserver: Peer URLs already exists".into()),
@@ -683,12 +691,12 @@ impl StateMachine for KvStore {
             Request::Defragment => Route::Snapshot,
             Request::Snapshot => Route::Local,
             Request::Member(member) => match *member {
-                MemberRequest::Add { id, learner: true, .. } => {
-                    Route::ConfChange(ConfChange::AddLearner(id))
-                }
-                MemberRequest::Add { id, learner: false, .. } => {
-                    Route::ConfChange(ConfChange::AddVoter(id))
-                }
+                MemberRequest::Add {
+                    id, learner: true, ..
+                } => Route::ConfChange(ConfChange::AddLearner(id)),
+                MemberRequest::Add {
+                    id, learner: false, ..
+                } => Route::ConfChange(ConfChange::AddVoter(id)),
                 MemberRequest::Promote { id } => Route::ConfChange(ConfChange::Promote(id)),
                 MemberRequest::Remove { id } => Route::ConfChange(ConfChange::Remove(id)),
                 MemberRequest::Update { .. } | MemberRequest::Publish { .. } => Route::Propose,

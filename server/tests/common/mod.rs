@@ -166,7 +166,14 @@ pub fn assert_acknowledged_found(
         let Some((found_value, found_revision)) = found.get(key.as_bytes()) else {
             panic!("{whose} lost acknowledged put {key} (revision {revision})");
         };
-        assert_eq!(found_value, value.as_bytes(), "{whose}: {key} has another value");
-        assert_eq!(found_revision, revision, "{whose}: {key} has another revision");
+        assert_eq!(
+            found_value,
+            value.as_bytes(),
+            "{whose}: {key} has another value"
+        );
+        assert_eq!(
+            found_revision, revision,
+            "{whose}: {key} has another revision"
+        );
     }
 }
