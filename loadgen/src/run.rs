@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use detcd_proto::etcdserverpb::watch_request::RequestUnion;
 use detcd_proto::etcdserverpb::{WatchCreateRequest, WatchRequest};
+use detcd_proto::prefix_end;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -17,7 +18,7 @@ use crate::Cli;
 use crate::clients::{self, Stubs};
 use crate::procstat;
 use crate::report::{Latency, Report};
-use crate::workload::{Outcome, Prepared, Workload, prefix_end, status_text};
+use crate::workload::{Outcome, Prepared, Workload, status_text};
 
 /// How long the watcher may take to deliver the last events after the clients stop.
 const EVENT_GRACE: Duration = Duration::from_secs(10);

@@ -10,6 +10,7 @@ use detcd_proto::etcdserverpb::{
     Compare, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseRevokeRequest,
     PutRequest, RangeRequest, RangeResponse, RequestOp, ResponseHeader, TxnRequest, TxnResponse,
 };
+use detcd_proto::prefix_end;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use tokio::sync::mpsc;
@@ -598,18 +599,6 @@ async fn preload(connections: &[Stubs], keys: Vec<Vec<u8>>, val_size: usize) -> 
     Ok(())
 }
 
-/// `[prefix, prefix+1)`.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 pub fn status_text(status: tonic::Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
@@ -691,10 +680,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_have_their_size_and_prefixes_their_end() {
+    fn keys_have_their_size() {
         assert_eq!(sized_key(42, 8), b"00000042");
         assert_eq!(sized_key(123_456, 3), b"123");
-        assert_eq!(prefix_end(b"a/"), b"a0");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
     }
 }

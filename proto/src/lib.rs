@@ -56,3 +56,29 @@ pub mod grpc {
 /// grpc-gateway's JSON.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/detcd_descriptor_set.bin"));
+
+/// The `range_end` that makes a request cover every key under `prefix` (etcd's
+/// `clientv3.GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented and what
+/// follows dropped; `[0]` (every key) when there is no such byte.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_past_its_last_byte_below_0xff() {
+        assert_eq!(prefix_end(b"a/"), b"a0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), vec![0]);
+    }
+}

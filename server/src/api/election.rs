@@ -12,11 +12,12 @@ use tonic::{Code, Request as GrpcRequest, Response, Status};
 
 use super::convert;
 use super::recipes::{
-    Abandon, contender_key, create_if_absent, create_revision_is, delete, first_created,
-    prefix_end, put, txn, wait_deletes,
+    Abandon, contender_key, create_if_absent, create_revision_is, delete, first_created, put, txn,
+    wait_deletes,
 };
 use super::status::{stopped, unexpected};
 use crate::member::Member;
+use detcd_proto::prefix_end;
 
 #[derive(Clone, Debug)]
 pub struct ElectionService {

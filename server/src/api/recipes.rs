@@ -7,6 +7,7 @@ use detcd_core::kv::{
     PutRequest, RangeRequest, Request, RequestOp, Response, ResponseOp, SortOrder, SortTarget,
     TxnRequest, TxnResponse, WatchCreateRequest, WatchRequest,
 };
+use detcd_proto::prefix_end;
 use futures::StreamExt;
 use tonic::Status;
 
@@ -56,18 +57,6 @@ pub fn contender_key(prefix: &[u8], lease: i64) -> Vec<u8> {
     let mut key = prefix.to_vec();
     key.extend_from_slice(format!("{lease:x}").as_bytes());
     key
-}
-
-/// `[prefix, prefix + 1)`: every key under the prefix.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 pub async fn txn(member: &Member, txn: TxnRequest) -> Result<TxnResponse, Status> {
@@ -220,13 +209,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_and_prefixes() {
+    fn contender_keys_name_the_lease_in_hex() {
         assert_eq!(
             contender_key(b"a/", 0x186da25063f84205),
             b"a/186da25063f84205"
         );
-        assert_eq!(prefix_end(b"a/"), b"a0");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff"), vec![0]);
     }
 }
