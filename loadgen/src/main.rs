@@ -4,8 +4,12 @@
 //! warm-up are not measured. Every answer is checked: a wrong answer is an error, and any error
 //! makes the exit status 1. The summary gives throughput, latency percentiles (HDR histogram),
 //! and the CPU seconds per operation and peak RSS of the `--server-pids` beside the tool's own.
+//!
+//! `detcd-bench compare` starts etcd and detcd itself, one after the other, and runs the same
+//! sequence of loads on each (see `compare`).
 
 mod clients;
+mod compare;
 mod procstat;
 mod report;
 mod run;
@@ -13,12 +17,21 @@ mod workload;
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// Load etcd-compatible endpoints and report throughput, latency and the servers' cost.
 #[derive(Debug, Parser)]
 #[command(name = "detcd-bench", version)]
 pub struct Cli {
+    #[command(flatten)]
+    pub options: Options,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How one load runs (`compare` sets these itself, per row).
+#[derive(Clone, Debug, Args)]
+pub struct Options {
     /// The members' client addresses (host:port or http://host:port), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:2379")]
     pub endpoints: Vec<String>,
@@ -47,8 +60,16 @@ pub struct Cli {
     /// Seed of the keys the clients draw (each client draws from its own stream).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    #[command(subcommand)]
-    pub workload: workload::Workload,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Load(workload::Workload),
+    /// Start etcd and detcd on loopback with the same flags and fresh data dirs, 1 and 3
+    /// members, run the same sequence of loads on each, alternating etcd and detcd, and print
+    /// one table per cluster size with each figure and the ratio detcd/etcd.
+    Compare(compare::CompareArgs),
 }
 
 fn main() {
@@ -57,25 +78,30 @@ fn main() {
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    let report = match runtime.block_on(run::run(&cli)) {
+    let code = match &cli.command {
+        Command::Load(workload) => runtime.block_on(load(&cli.options, workload)),
+        Command::Compare(args) => runtime.block_on(compare::compare(args)),
+    };
+    std::process::exit(code);
+}
+
+/// One load; the exit status is 1 on any error or wrong answer, 2 when it could not run.
+async fn load(options: &Options, workload: &workload::Workload) -> i32 {
+    let report = match run::run(options, workload).await {
         Ok(report) => report,
         Err(error) => {
             eprintln!("detcd-bench: {error}");
-            std::process::exit(2);
+            return 2;
         }
     };
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("the report serializes")
-        );
+    if options.json {
+        let json = serde_json::to_string(&report).expect("the report serializes");
+        println!("{json}");
     } else {
         println!("{}", report.summary());
         for error in &report.first_errors {
             println!("  error: {error}");
         }
     }
-    if report.errors > 0 {
-        std::process::exit(1);
-    }
+    i32::from(report.errors > 0)
 }

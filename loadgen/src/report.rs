@@ -60,6 +60,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// A load that could not run (its set-up failed): one error, nothing measured.
+    pub fn failed(workload: &str, clients: usize, conns: usize, error: String) -> Report {
+        Report {
+            workload: workload.to_string(),
+            clients,
+            conns,
+            ops: 0,
+            seconds: 0.0,
+            ops_per_second: 0.0,
+            errors: 1,
+            conflicts: 0,
+            latency: None,
+            event_latency: None,
+            server_cpu_seconds_per_op: None,
+            server_peak_rss_bytes: None,
+            bench_cpu_seconds_per_op: 0.0,
+            first_errors: vec![error],
+        }
+    }
+
     /// One plain line.
     pub fn summary(&self) -> String {
         let mut line = format!(

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::Cli;
+use crate::Options;
 use crate::clients::{self, Stubs};
 use crate::procstat;
 use crate::report::{Latency, Report};
@@ -217,11 +217,11 @@ async fn client_loop(
     measured
 }
 
-fn progress(cli: &Cli, clock: &Arc<Clock>) -> tokio::task::JoinHandle<()> {
-    let bar = if cli.json {
+fn progress(options: &Options, clock: &Arc<Clock>) -> tokio::task::JoinHandle<()> {
+    let bar = if options.json {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new((cli.warmup + cli.duration).as_millis() as u64)
+        ProgressBar::new((options.warmup + options.duration).as_millis() as u64)
     };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {elapsed}")
@@ -262,19 +262,25 @@ async fn drain_watcher(watcher: &Watcher, errors: &Errors) {
     }
 }
 
-pub async fn run(cli: &Cli) -> Result<Report, String> {
-    if cli.clients == 0 {
+pub async fn run(options: &Options, workload: &Workload) -> Result<Report, String> {
+    if options.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
-    let connections = clients::connect(&cli.endpoints, cli.conns).await?;
-    let workload = Arc::new(cli.workload.clone());
+    let connections = clients::connect(&options.endpoints, options.conns).await?;
+    let workload = Arc::new(workload.clone());
     let prepared = Arc::new(workload.prepare(&connections).await?);
     let errors = Arc::new(Errors::default());
+    // Clients are made (leases granted, streams opened) before the clock starts.
+    let mut clients = Vec::with_capacity(options.clients);
+    for index in 0..options.clients {
+        let stubs = connections[index % connections.len()].clone();
+        clients.push(workload.client(index, stubs, options.seed).await?);
+    }
     let start = Instant::now();
     let clock = Arc::new(Clock {
-        measure_from: start + cli.warmup,
-        until: start + cli.warmup + cli.duration,
-        total: cli.total,
+        measure_from: start + options.warmup,
+        until: start + options.warmup + options.duration,
+        total: options.total,
         measured: AtomicU64::new(0),
     });
     let watcher = workload.watched_prefix().map(|_| {
@@ -293,23 +299,21 @@ pub async fn run(cli: &Cli) -> Result<Report, String> {
         }
         _ => None,
     };
-    let mut tasks = Vec::with_capacity(cli.clients);
-    for index in 0..cli.clients {
-        let stubs = connections[index % connections.len()].clone();
-        let client = workload.client(index, stubs, cli.seed).await?;
+    let mut tasks = Vec::with_capacity(options.clients);
+    for client in clients {
         tasks.push(tokio::spawn(client_loop(
             Arc::clone(&workload),
             client,
             Arc::clone(&prepared),
             watcher.clone(),
-            cli.clients,
+            options.clients,
             Arc::clone(&clock),
             Arc::clone(&errors),
         )));
     }
-    let bar = progress(cli, &clock);
+    let bar = progress(options, &clock);
     tokio::time::sleep_until(clock.measure_from.into()).await;
-    let before = procstat::sample(&cli.server_pids)?;
+    let before = procstat::sample(&options.server_pids)?;
     let mut latency = histogram();
     let (mut ops, mut conflicts, mut ended) = (0, 0, clock.measure_from);
     for task in tasks {
@@ -322,7 +326,7 @@ pub async fn run(cli: &Cli) -> Result<Report, String> {
             .expect("histograms of equal bounds");
     }
     let seconds = ended.duration_since(clock.measure_from).as_secs_f64();
-    let after = procstat::sample(&cli.server_pids)?;
+    let after = procstat::sample(&options.server_pids)?;
     let _ = bar.await;
     if let Some(watcher) = &watcher {
         drain_watcher(watcher, &errors).await;
@@ -335,11 +339,11 @@ pub async fn run(cli: &Cli) -> Result<Report, String> {
         .as_ref()
         .filter(|_| matches!(*workload, Workload::WatchLatency(_)))
         .and_then(|watcher| Latency::of(&watcher.latency.lock().unwrap()));
-    let has_servers = !cli.server_pids.is_empty();
+    let has_servers = !options.server_pids.is_empty();
     Ok(Report {
         workload: workload.name().to_string(),
-        clients: cli.clients,
-        conns: cli.conns,
+        clients: options.clients,
+        conns: options.conns,
         ops,
         seconds,
         ops_per_second: ops as f64 / seconds.max(f64::EPSILON),

@@ -26,7 +26,7 @@ use crate::config::{ClusterState, Config, Url};
 use crate::initial_cluster::InitialCluster;
 use crate::member::{self, Member, MemberGone, MemberInfo};
 use crate::metrics::PeerMetrics;
-use crate::peer::{self, ClientTls, PeerHealth, PeerService, PeerTransport, Peers};
+use crate::peer::{self, ClientTls, LeaderLink, PeerHealth, PeerService, PeerTransport, Peers};
 use crate::storage::{self, Metadata, RealDisk, Storage, StorageOptions};
 use crate::storage_writer;
 
@@ -371,11 +371,12 @@ pub struct Services {
 impl Services {
     pub fn new(config: &Config, started: &Started) -> Services {
         let member = started.member.clone();
+        let leader = LeaderLink::new(member.clone(), started.peer_tls.clone());
         let cluster = ClusterService {
             member: member.clone(),
             strict_reconfig_check: config.strict_reconfig_check,
             peer_health: started.peer_health.clone(),
-            peer_tls: started.peer_tls.clone(),
+            leader: leader.clone(),
         };
         Services {
             kv: KvService {
@@ -387,6 +388,7 @@ impl Services {
             },
             lease: LeaseService {
                 member: member.clone(),
+                leader,
             },
             cluster: cluster.clone(),
             maintenance: MaintenanceService {

@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use detcd_proto::etcdserverpb::cluster_client::ClusterClient;
 use detcd_proto::etcdserverpb::kv_client::KvClient;
+use detcd_proto::etcdserverpb::lease_client::LeaseClient;
 use detcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use detcd_proto::etcdserverpb::{
-    HashKvRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest,
-    PutRequest, RangeRequest, StatusRequest, StatusResponse,
+    HashKvRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseTimeToLiveRequest,
+    MemberAddRequest, MemberListRequest, MemberPromoteRequest, MemberRemoveRequest, PutRequest,
+    RangeRequest, StatusRequest, StatusResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -453,6 +455,115 @@ fn every_member_serves_writes_and_linearizable_reads() {
                 assert_eq!(names, expected, "{endpoint} lists another cluster");
             }
             eprintln!("{size} members: leader m{leader}, every member serves");
+        }
+    });
+}
+
+/// Only the leader keeps lease deadlines, yet a client may keep a lease alive through any
+/// member: a follower forwards keep-alives and time-to-live requests to the leader (as etcd
+/// does), so a lease renewed only through followers outlives its TTL, and expires once the
+/// renewals stop.
+#[test]
+fn leases_live_through_followers() {
+    one_cluster_at_a_time(async {
+        let cluster = Cluster::start(3);
+        let leader = cluster.leader(Duration::from_secs(10)).await;
+        let followers: Vec<usize> = cluster
+            .running()
+            .into_iter()
+            .filter(|&i| i != leader)
+            .collect();
+        let endpoints = cluster.endpoints(&followers);
+        let lease_client = |endpoint: String| async move {
+            LeaseClient::new(
+                channel(&endpoint)
+                    .await
+                    .expect("the member accepts connections"),
+            )
+        };
+        let ttl = 3;
+        let grant = LeaseGrantRequest { ttl, id: 0 };
+        let lease = lease_client(endpoints[0].clone())
+            .await
+            .lease_grant(grant)
+            .await;
+        let id = lease.expect("a grant through a follower").into_inner().id;
+        let put = PutRequest {
+            key: b"leased".to_vec(),
+            value: b"v".to_vec(),
+            lease: id,
+            ..PutRequest::default()
+        };
+        kv(&endpoints[0])
+            .await
+            .put(put)
+            .await
+            .expect("a put with the lease");
+        let renew_until = Instant::now() + Duration::from_secs(2 * ttl as u64);
+        let mut round = 0;
+        while Instant::now() < renew_until {
+            let endpoint = endpoints[round % endpoints.len()].clone();
+            round += 1;
+            let (requests, queued) = tokio::sync::mpsc::channel(1);
+            requests.send(LeaseKeepAliveRequest { id }).await.unwrap();
+            let stream = tokio_stream::wrappers::ReceiverStream::new(queued);
+            let mut answers = lease_client(endpoint.clone())
+                .await
+                .lease_keep_alive(stream)
+                .await
+                .expect("a keep-alive stream through a follower")
+                .into_inner();
+            let answer = answers
+                .message()
+                .await
+                .expect("a keep-alive answer")
+                .expect("one answer");
+            assert_eq!(
+                (answer.id, answer.ttl),
+                (id, ttl),
+                "keep-alive through {endpoint}"
+            );
+            let request = LeaseTimeToLiveRequest { id, keys: true };
+            let alive = lease_client(endpoint.clone())
+                .await
+                .lease_time_to_live(request)
+                .await;
+            let alive = alive.expect("time-to-live through a follower").into_inner();
+            assert_eq!(alive.granted_ttl, ttl);
+            assert!(
+                alive.ttl > 0,
+                "the lease still lives after a renewal through {endpoint}"
+            );
+            assert_eq!(alive.keys, vec![b"leased".to_vec()]);
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        let get = || RangeRequest {
+            key: b"leased".to_vec(),
+            ..RangeRequest::default()
+        };
+        let kept = kv(&endpoints[1])
+            .await
+            .range(get())
+            .await
+            .expect("a read")
+            .into_inner();
+        assert_eq!(kept.count, 1, "the renewed lease kept its key past its TTL");
+        let deadline = Instant::now() + Duration::from_secs(3 * ttl as u64);
+        loop {
+            let read = kv(&endpoints[1])
+                .await
+                .range(get())
+                .await
+                .expect("a read")
+                .into_inner();
+            if read.count == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the lease did not expire once renewals stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
 }

@@ -17,15 +17,13 @@ use super::ask;
 use crate::config::Url;
 use crate::ids;
 use crate::member::{Member, MemberState};
-use crate::peer::{ClientTls, PeerHealth, connect};
+use crate::peer::{LeaderLink, PeerHealth};
 
 /// How long a peer must have been reachable to count as connected (etcd's `HealthInterval`).
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// A learner may be promoted once it has this share of the leader's log (etcd's
 /// `readyPercent`).
 const LEARNER_READY_SHARE: f64 = 0.9;
-/// How long a promote forwarded to the leader may take (etcd's request timeout, at least 5 s).
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct ClusterService {
@@ -33,9 +31,8 @@ pub struct ClusterService {
     pub strict_reconfig_check: bool,
     /// Since when each peer has been reachable.
     pub peer_health: PeerHealth,
-    /// How to reach the leader with a promotion (only the leader knows whether a learner has
-    /// caught up).
-    pub peer_tls: ClientTls,
+    /// Where a promotion goes (only the leader knows whether a learner has caught up).
+    pub leader: LeaderLink,
 }
 
 fn not_enough_started() -> Status {
@@ -228,7 +225,7 @@ impl ClusterService {
         let leader = self.member.with_state(|state| state.leader);
         match leader {
             Some(leader) if leader == self.member.info().id => self.promote_here(id).await,
-            Some(leader) => self.forward_promote(leader, id).await,
+            Some(_) => self.forward_promote(id).await,
             None => Err(Status::unavailable("etcdserver: no leader")),
         }
     }
@@ -262,29 +259,10 @@ impl ClusterService {
         self.change(MemberRequest::Promote { id }).await
     }
 
-    async fn forward_promote(&self, leader: NodeId, id: NodeId) -> Result<Vec<pb::Member>, Status> {
-        let urls = self.member.with_state(|state| {
-            let leader = state.members.attributes.get(&leader);
-            leader.map(|m| m.peer_urls.clone()).unwrap_or_default()
-        });
-        let mut last = Status::unavailable("etcdserver: no leader");
-        for url in urls {
-            let channel = match connect(&url, &self.peer_tls).await {
-                Ok(channel) => channel,
-                Err(error) => {
-                    last = Status::unavailable(error);
-                    continue;
-                }
-            };
-            let request = pb::MemberPromoteRequest { id };
-            let mut client = PeerClient::new(channel);
-            match tokio::time::timeout(FORWARD_TIMEOUT, client.promote(request)).await {
-                Ok(Ok(answer)) => return Ok(answer.into_inner().members),
-                Ok(Err(status)) => last = status,
-                Err(_) => last = Status::unavailable("etcdserver: request timed out"),
-            }
-        }
-        Err(last)
+    async fn forward_promote(&self, id: NodeId) -> Result<Vec<pb::Member>, Status> {
+        let request = pb::MemberPromoteRequest { id };
+        let call = |mut leader: PeerClient<_>| async move { leader.promote(request).await };
+        Ok(self.leader.call(call).await?.members)
     }
 }
 

@@ -3,20 +3,24 @@
 use std::pin::Pin;
 
 use detcd_core::kv as core_kv;
+use detcd_proto::detcdpeerpb::peer_client::PeerClient;
 use detcd_proto::etcdserverpb::{self as pb, lease_server::Lease};
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::ask;
 use super::convert;
 use super::status::unexpected;
+use super::{ask, local_header};
 use crate::member::Member;
+use crate::peer::{LeaderLink, not_leader};
 
 #[derive(Clone, Debug)]
 pub struct LeaseService {
     pub member: Member,
+    /// Where keep-alives and time-to-live requests go when this member does not lead.
+    pub leader: LeaderLink,
 }
 
 type KeepAliveStream =
@@ -70,12 +74,12 @@ impl Lease for LeaseService {
         request: Request<Streaming<pb::LeaseKeepAliveRequest>>,
     ) -> Result<Response<KeepAliveStream>, Status> {
         let mut incoming = request.into_inner();
-        let member = self.member.clone();
+        let service = self.clone();
         let (answers, receiver) = mpsc::channel(16);
         tokio::spawn(async move {
             while let Some(request) = incoming.next().await {
                 let answer = match request {
-                    Ok(request) => keep_alive(&member, request.id).await,
+                    Ok(request) => service.keep_alive(request.id).await,
                     Err(status) => Err(status),
                 };
                 let failed = answer.is_err();
@@ -92,21 +96,16 @@ impl Lease for LeaseService {
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
         let request = request.into_inner();
-        let ttl = core_kv::LeaseTimeToLiveRequest {
-            id: request.id,
-            keys: request.keys,
-        };
-        match ask(&self.member, core_kv::Request::LeaseTimeToLive(ttl)).await? {
-            core_kv::Response::LeaseTimeToLive(response) => {
-                Ok(Response::new(pb::LeaseTimeToLiveResponse {
-                    header: convert::header(response.header),
-                    id: response.id,
-                    ttl: response.ttl_secs,
-                    granted_ttl: response.granted_ttl_secs,
-                    keys: response.keys,
-                }))
+        match time_to_live_here(&self.member, request).await {
+            Err(status) if not_leader(&status) => {
+                let call = |mut leader: PeerClient<_>| async move {
+                    leader.lease_time_to_live(request).await
+                };
+                let mut answer = self.leader.call(call).await?;
+                answer.header = local_header(&self.member);
+                Ok(Response::new(answer))
             }
-            other => Err(unexpected(&other)),
+            answer => answer.map(Response::new),
         }
     }
 
@@ -130,13 +129,56 @@ impl Lease for LeaseService {
     }
 }
 
-async fn keep_alive(member: &Member, id: i64) -> Result<pb::LeaseKeepAliveResponse, Status> {
+impl LeaseService {
+    /// Renew on this member when it leads, else on the leader (etcd's LeaseRenew).
+    async fn keep_alive(&self, id: i64) -> Result<pb::LeaseKeepAliveResponse, Status> {
+        match keep_alive_here(&self.member, id).await {
+            Err(status) if not_leader(&status) => {
+                let request = pb::LeaseKeepAliveRequest { id };
+                let call = |mut leader: PeerClient<_>| async move {
+                    leader.lease_keep_alive(request).await
+                };
+                let mut answer = self.leader.call(call).await?;
+                answer.header = local_header(&self.member);
+                Ok(answer)
+            }
+            answer => answer,
+        }
+    }
+}
+
+/// Renew a lease on this member; "not leader" unless it leads.
+pub async fn keep_alive_here(
+    member: &Member,
+    id: i64,
+) -> Result<pb::LeaseKeepAliveResponse, Status> {
     let request = core_kv::Request::LeaseKeepAlive(core_kv::LeaseKeepAliveRequest { id });
     match ask(member, request).await? {
         core_kv::Response::LeaseKeepAlive(response) => Ok(pb::LeaseKeepAliveResponse {
             header: convert::header(response.header),
             id: response.id,
             ttl: response.ttl_secs,
+        }),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// A lease's time to live from this member; "not leader" unless it leads.
+pub async fn time_to_live_here(
+    member: &Member,
+    request: pb::LeaseTimeToLiveRequest,
+) -> Result<pb::LeaseTimeToLiveResponse, Status> {
+    let ttl = core_kv::LeaseTimeToLiveRequest {
+        id: request.id,
+        keys: request.keys,
+    };
+    match ask(member, core_kv::Request::LeaseTimeToLive(ttl)).await? {
+        core_kv::Response::LeaseTimeToLive(response) => Ok(pb::LeaseTimeToLiveResponse {
+            header: convert::header(response.header),
+            id: response.id,
+            ttl: response.ttl_secs,
+            granted_ttl: response.granted_ttl_secs,
+            keys: response.keys,
         }),
         other => Err(unexpected(&other)),
     }

@@ -9,10 +9,12 @@
 
 mod connect;
 mod join;
+mod leader;
 mod service;
 mod transport;
 
 pub use connect::{ClientTls, client_tls, connect};
 pub use join::learn_cluster;
+pub use leader::{LeaderLink, not_leader};
 pub use service::PeerService;
 pub use transport::{PeerHealth, PeerTransport, Peers};

@@ -9,11 +9,15 @@ use detcd_proto::detcdpeerpb::{
     Envelope, MembersRequest, MembersResponse, PingRequest, PingResponse, SnapshotChunk,
     StreamClosed,
 };
-use detcd_proto::etcdserverpb::{MemberPromoteRequest, MemberPromoteResponse};
+use detcd_proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    MemberPromoteRequest, MemberPromoteResponse,
+};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::api::cluster::{ClusterService, member_list};
+use crate::api::lease;
 use crate::member::Member;
 use crate::metrics::PeerMetrics;
 
@@ -182,5 +186,27 @@ impl Peer for PeerService {
             header: None,
             members,
         }))
+    }
+
+    /// A keep-alive a follower forwarded; answered only while this member leads (otherwise
+    /// "not leader", and the follower tries the new leader).
+    async fn lease_keep_alive(
+        &self,
+        request: Request<LeaseKeepAliveRequest>,
+    ) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            lease::keep_alive_here(&self.member, id).await?,
+        ))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let request = request.into_inner();
+        Ok(Response::new(
+            lease::time_to_live_here(&self.member, request).await?,
+        ))
     }
 }
