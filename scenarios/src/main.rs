@@ -380,14 +380,18 @@ fn run_one(
 /// Every option of the run, one `name = value` line each, overrides included.
 fn describe_options(options: &RunOptions) -> String {
     format!(
-        "{}{}{}{:<24} = {}\n{:<24} = {}\n",
+        "{}{}{}{:<24} = {}\n{:<24} = {}\n{:<24} = {}\n{:<24} = {}\n",
         options.sim,
         options.workload,
         options.node,
         "fault_phase_ms",
         options.fault_phase.as_millis(),
         "recovery_bound_ms",
-        options.recovery_bound.as_millis()
+        options.recovery_bound.as_millis(),
+        "events_max",
+        options.events_max,
+        "check_steps_max",
+        options.check_steps_max
     )
 }
 

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use detcd_checker::budget::STEPS_MAX_DEFAULT;
 use detcd_checker::{
     Budget, CheckOptions, CheckReport, ClockUncertainty, HistoryRecord, Verdict, check_etcd_with,
     etcd,
@@ -87,6 +88,10 @@ pub struct RunOptions {
     pub fault_phase: Duration,
     /// After healing, the cluster must serve a write and a linearizable read within this.
     pub recovery_bound: Duration,
+    /// Events the run may process at most (a runaway past it breaks the "bounded run" property).
+    pub events_max: u64,
+    /// The history check's step allowance: past it the verdict is "unknown".
+    pub check_steps_max: u64,
     /// Where the world's trace goes (by default only its hash is kept).
     pub trace: TraceSettings,
 }
@@ -102,6 +107,8 @@ impl RunOptions {
             node: NodeOptions::default(),
             fault_phase: Duration::from_secs(FAULT_PHASE_SECS_MAX),
             recovery_bound: Duration::from_secs(30),
+            events_max: EVENTS_MAX,
+            check_steps_max: STEPS_MAX_DEFAULT,
             trace: TraceSettings::hash_only(),
         }
     }
@@ -115,6 +122,8 @@ impl RunOptions {
             node: NodeOptions::default(),
             fault_phase: Duration::from_secs(30),
             recovery_bound: Duration::from_secs(30),
+            events_max: EVENTS_MAX,
+            check_steps_max: STEPS_MAX_DEFAULT,
             trace: TraceSettings::hash_only(),
         }
     }
@@ -192,6 +201,8 @@ pub struct Simulation {
     workload: Workload,
     fault_phase_end: Instant,
     recovery_bound: Duration,
+    events_max: u64,
+    check_steps_max: u64,
     /// The fastest or slowest clock rate a script set, in parts per million.
     scripted_drift_ppm: u64,
     admin_request_next: RequestId,
@@ -228,6 +239,8 @@ impl Simulation {
             workload,
             fault_phase_end: Instant::ZERO + options.fault_phase,
             recovery_bound: options.recovery_bound,
+            events_max: options.events_max,
+            check_steps_max: options.check_steps_max,
             scripted_drift_ppm: 0,
             admin_request_next: 1,
             admin_answers: Vec::new(),
@@ -304,9 +317,10 @@ impl Simulation {
             let wakeup = self.workload.next_wakeup().min(until);
             let observer = &mut self.observer;
             let workload = &mut self.workload;
+            let events_max = self.events_max;
             let mut held = false;
             self.world.run_until_observed(wakeup, |world| {
-                observe(observer, world);
+                observe(observer, world, events_max);
                 held = done(world);
                 !held && observer.violation().is_none() && !world.has_responses()
             });
@@ -334,6 +348,10 @@ impl Simulation {
         body: Request,
         deadline: Instant,
     ) -> Option<RequestOutcome> {
+        if self.broken() {
+            // The run is over but for its verdict: nothing more is sent.
+            return None;
+        }
         let send = self.workload.send_probe(self.world.now(), node, body);
         self.world
             .send_request(send.node, send.client, send.request, send.body);
@@ -371,7 +389,7 @@ impl Simulation {
     fn step_clients(&mut self, until: Instant) {
         let workload = &mut self.workload;
         let admin = &mut self.admin_answers;
-        world_step(&mut self.world, &mut self.observer, until);
+        world_step(&mut self.world, &mut self.observer, until, self.events_max);
         for response in self.world.drain_responses() {
             deliver(workload, admin, response);
         }
@@ -428,7 +446,8 @@ impl Simulation {
         self.world.heal_all();
         let recovery = self.recover();
         self.workload.finish(self.world.now());
-        let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm);
+        let budget = Budget::with_steps_max(self.check_steps_max);
+        let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm, budget);
         self.world
             .flush_trace()
             .expect("the trace writer takes the whole trace");
@@ -510,18 +529,23 @@ fn deliver(
 }
 
 /// Step the world to `until` or the first response, checking safety after every step.
-fn world_step(world: &mut NodeWorld<KvStore>, observer: &mut Observer, until: Instant) {
+fn world_step(
+    world: &mut NodeWorld<KvStore>,
+    observer: &mut Observer,
+    until: Instant,
+    events_max: u64,
+) {
     world.run_until_observed(until, |world| {
-        observe(observer, world);
+        observe(observer, world, events_max);
         observer.violation().is_none() && !world.has_responses()
     });
 }
 
 /// Check safety after a step, and stop a runaway run.
-fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>) {
+fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>, events_max: u64) {
     observer.observe(world);
-    if world.stats().events_processed > EVENTS_MAX {
-        observer.runaway(world.now(), EVENTS_MAX);
+    if world.stats().events_processed > events_max {
+        observer.runaway(world.now(), events_max);
     }
 }
 
@@ -546,6 +570,7 @@ fn check_history(
     world: &NodeWorld<KvStore>,
     workload: &Workload,
     scripted_drift_ppm: u64,
+    budget: Budget,
 ) -> CheckReport {
     let history =
         etcd::from_records(workload.history()).expect("the simulator writes well-formed histories");
@@ -559,13 +584,7 @@ fn check_history(
         step: ahead,
         drift_ppm: world.options().clock_drift_ppm_max.max(scripted_drift_ppm),
     };
-    check_etcd_with(
-        &history,
-        CheckOptions {
-            budget: Budget::default(),
-            clock,
-        },
-    )
+    check_etcd_with(&history, CheckOptions { budget, clock })
 }
 
 impl fmt::Display for RunReport {
