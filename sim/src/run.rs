@@ -158,6 +158,12 @@ impl RunReport {
         self.safety.is_none() && self.recovery.is_some() && self.check.exit_code() == 0
     }
 
+    /// True when the only failure is an undecided history check: safety held, the cluster
+    /// recovered, and the checker's step budget ran out before a verdict.
+    pub fn undecided(&self) -> bool {
+        self.safety.is_none() && self.recovery.is_some() && self.check.verdict == Verdict::Unknown
+    }
+
     /// The first failure, in words.
     pub fn failure(&self) -> Option<String> {
         if let Some(violation) = &self.safety {
@@ -172,7 +178,10 @@ impl RunReport {
             (Verdict::NotLinearizable, _) => {
                 Some("linearizability: the history is not linearizable".into())
             }
-            (Verdict::Unknown, _) => Some("history check: inconclusive within its budget".into()),
+            (Verdict::Unknown, _) => Some(format!(
+                "history check: inconclusive within its budget ({} steps)",
+                self.check.steps
+            )),
             (Verdict::Linearizable, Some(violation)) => Some(violation.to_string()),
             (Verdict::Linearizable, None) => None,
         }

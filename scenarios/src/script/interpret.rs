@@ -34,6 +34,11 @@ impl Execution {
         self.unmet.is_empty() && self.report.passed()
     }
 
+    /// True when the only failure is an undecided history check (a larger budget may decide it).
+    pub fn undecided(&self) -> bool {
+        self.unmet.is_empty() && self.report.undecided()
+    }
+
     /// The first failure in words: a broken safety property (which ends a script's run), else
     /// an unmet expectation, else what else the run broke.
     pub fn failure(&self) -> Option<String> {
