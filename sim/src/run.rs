@@ -3,8 +3,11 @@
 //! A run has two phases. In the *fault phase* clients drive the workload while the world injects
 //! whatever faults the options enable (and a scenario script adds its own); the [`Observer`]
 //! checks Raft's safety properties after every step. In the *liveness phase* every fault is
-//! healed and the cluster must elect a leader and serve a write and a linearizable read within a
-//! bound; the time it took is reported. Finally the clients' history goes to the checker.
+//! healed, fairly ([`World::heal_all`](crate::World::heal_all): no fault of any kind is injected
+//! any more, stalls in progress end, members stopped by a storage failure restart), and only
+//! then must the cluster elect a leader and serve a write and a linearizable read within a
+//! bound; the time it took is reported. Finally the clients' history goes to the checker. A run
+//! whose safety breaks goes straight to its verdict: nothing more is sent.
 
 use std::fmt;
 
