@@ -380,14 +380,18 @@ fn run_one(
 /// Every option of the run, one `name = value` line each, overrides included.
 fn describe_options(options: &RunOptions) -> String {
     format!(
-        "{}{}{}{:<24} = {}\n{:<24} = {}\n",
+        "{}{}{}{:<24} = {}\n{:<24} = {}\n{:<24} = {}\n{:<24} = {}\n",
         options.sim,
         options.workload,
         options.node,
         "fault_phase_ms",
         options.fault_phase.as_millis(),
         "recovery_bound_ms",
-        options.recovery_bound.as_millis()
+        options.recovery_bound.as_millis(),
+        "events_max",
+        options.events_max,
+        "check_steps_max",
+        options.check_steps_max
     )
 }
 
@@ -404,10 +408,20 @@ fn run_many(
 ) -> Result<ExitCode, ExitCode> {
     let mut failed = Vec::new();
     for seed in seeds.clone() {
-        let execution = execute_scenario(scenario, seed, overrides, TraceSettings::hash_only())?;
-        println!("seed {seed:>6}  {}", summarize(&execution));
-        if !execution.passed() {
-            failed.push(seed);
+        // A run that panics is a failure of its seed, not the end of the others.
+        let run = || execute_scenario(scenario, seed, overrides, TraceSettings::hash_only());
+        match sweep::catch_panic(run) {
+            Ok(execution) => {
+                let execution = execution?;
+                println!("seed {seed:>6}  {}", summarize(&execution));
+                if !execution.passed() {
+                    failed.push(seed);
+                }
+            }
+            Err(panic) => {
+                println!("seed {seed:>6}  {panic}");
+                failed.push(seed);
+            }
         }
     }
     println!(
@@ -458,21 +472,10 @@ fn sweep_seeds(
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let result = sweep::sweep(&scenarios, seeds, overrides, threads);
-    println!("{}", result.table(&scenarios));
-    let failures: Vec<&sweep::Outcome> = result.failures().collect();
-    for failure in &failures {
-        let scenario = &scenarios[failure.scenario];
-        println!(
-            "\n{} seed {}: {}\nreplay: {}",
-            scenario.name,
-            failure.seed,
-            failure.failure.as_deref().unwrap_or_default(),
-            scenario.replay_command(failure.seed, overrides)
-        );
-    }
-    Ok(match failures.is_empty() {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::from(1),
+    println!("{}", result.report(&scenarios));
+    Ok(match result.failures().next() {
+        None => ExitCode::SUCCESS,
+        Some(_) => ExitCode::from(1),
     })
 }
 

@@ -96,8 +96,26 @@ impl Disk {
         self.stalled_until = self.stalled_until.max(until);
     }
 
-    pub fn unstall(&mut self) {
+    /// End a stall in progress at `now`: what it held back (every unsynced write) completes
+    /// together `latency` from now, and later writes queue behind that. Returns the newest
+    /// unsynced token and when it completes, for the caller to schedule; None if nothing waits.
+    pub fn end_stall(
+        &mut self,
+        now: Instant,
+        latency: Duration,
+    ) -> Option<(PersistToken, Instant)> {
         self.stalled_until = Instant::ZERO;
+        let newest = self.unsynced.back()?.token;
+        self.busy_until = now + latency;
+        Some((newest, self.busy_until))
+    }
+
+    /// True while some write through `token` is not durable yet: a completion of `token` is
+    /// still due. False once an earlier-processed completion covered it.
+    pub fn is_unsynced(&self, token: PersistToken) -> bool {
+        self.unsynced
+            .front()
+            .is_some_and(|batch| batch.token <= token)
     }
 
     pub fn set_full(&mut self, full: bool) {
@@ -114,6 +132,10 @@ impl Disk {
 
     pub fn arm_fsync_error(&mut self) {
         self.fsync_error_armed = true;
+    }
+
+    pub fn disarm_fsync_error(&mut self) {
+        self.fsync_error_armed = false;
     }
 
     /// The storage error the completing fsync hits, if any (a scripted error is used up).

@@ -7,7 +7,7 @@
 //! them: every [`SimOptions`](crate::SimOptions) field (`loss_probability`,
 //! `fault_weights.crash`), every [`WorkloadOptions`](crate::workload::WorkloadOptions) field
 //! (`clients`, `mix.watch`), every [`NodeOptions`](crate::run::NodeOptions) field (`pre_vote`),
-//! and the run's own `fault_phase_ms` and `recovery_bound_ms`.
+//! and the run's own `fault_phase_ms`, `recovery_bound_ms`, `events_max` and `check_steps_max`.
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -41,6 +41,8 @@ const KNOBS: &[(&str, Setter)] = &[
         options.recovery_bound = Duration::from_millis(number(value)?);
         Ok(())
     }),
+    knob!("events_max", positive, events_max),
+    knob!("check_steps_max", positive, check_steps_max),
     // A different cluster size keeps the drawn crash bound's meaning: a minority, or all.
     ("node_count", |options, value| {
         options.sim = options.sim.clone().with_node_count(positive(value)?);

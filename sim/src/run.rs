@@ -3,11 +3,15 @@
 //! A run has two phases. In the *fault phase* clients drive the workload while the world injects
 //! whatever faults the options enable (and a scenario script adds its own); the [`Observer`]
 //! checks Raft's safety properties after every step. In the *liveness phase* every fault is
-//! healed and the cluster must elect a leader and serve a write and a linearizable read within a
-//! bound; the time it took is reported. Finally the clients' history goes to the checker.
+//! healed, fairly ([`World::heal_all`](crate::World::heal_all): no fault of any kind is injected
+//! any more, stalls in progress end, members stopped by a storage failure restart), and only
+//! then must the cluster elect a leader and serve a write and a linearizable read within a
+//! bound; the time it took is reported. Finally the clients' history goes to the checker. A run
+//! whose safety breaks goes straight to its verdict: nothing more is sent.
 
 use std::fmt;
 
+use detcd_checker::budget::STEPS_MAX_DEFAULT;
 use detcd_checker::{
     Budget, CheckOptions, CheckReport, ClockUncertainty, HistoryRecord, Verdict, check_etcd_with,
     etcd,
@@ -87,6 +91,10 @@ pub struct RunOptions {
     pub fault_phase: Duration,
     /// After healing, the cluster must serve a write and a linearizable read within this.
     pub recovery_bound: Duration,
+    /// Events the run may process at most (a runaway past it breaks the "bounded run" property).
+    pub events_max: u64,
+    /// The history check's step allowance: past it the verdict is "unknown".
+    pub check_steps_max: u64,
     /// Where the world's trace goes (by default only its hash is kept).
     pub trace: TraceSettings,
 }
@@ -102,6 +110,8 @@ impl RunOptions {
             node: NodeOptions::default(),
             fault_phase: Duration::from_secs(FAULT_PHASE_SECS_MAX),
             recovery_bound: Duration::from_secs(30),
+            events_max: EVENTS_MAX,
+            check_steps_max: STEPS_MAX_DEFAULT,
             trace: TraceSettings::hash_only(),
         }
     }
@@ -115,6 +125,8 @@ impl RunOptions {
             node: NodeOptions::default(),
             fault_phase: Duration::from_secs(30),
             recovery_bound: Duration::from_secs(30),
+            events_max: EVENTS_MAX,
+            check_steps_max: STEPS_MAX_DEFAULT,
             trace: TraceSettings::hash_only(),
         }
     }
@@ -149,6 +161,12 @@ impl RunReport {
         self.safety.is_none() && self.recovery.is_some() && self.check.exit_code() == 0
     }
 
+    /// True when the only failure is an undecided history check: safety held, the cluster
+    /// recovered, and the checker's step budget ran out before a verdict.
+    pub fn undecided(&self) -> bool {
+        self.safety.is_none() && self.recovery.is_some() && self.check.verdict == Verdict::Unknown
+    }
+
     /// The first failure, in words.
     pub fn failure(&self) -> Option<String> {
         if let Some(violation) = &self.safety {
@@ -163,7 +181,10 @@ impl RunReport {
             (Verdict::NotLinearizable, _) => {
                 Some("linearizability: the history is not linearizable".into())
             }
-            (Verdict::Unknown, _) => Some("history check: inconclusive within its budget".into()),
+            (Verdict::Unknown, _) => Some(format!(
+                "history check: inconclusive within its budget ({} steps)",
+                self.check.steps
+            )),
             (Verdict::Linearizable, Some(violation)) => Some(violation.to_string()),
             (Verdict::Linearizable, None) => None,
         }
@@ -192,6 +213,8 @@ pub struct Simulation {
     workload: Workload,
     fault_phase_end: Instant,
     recovery_bound: Duration,
+    events_max: u64,
+    check_steps_max: u64,
     /// The fastest or slowest clock rate a script set, in parts per million.
     scripted_drift_ppm: u64,
     admin_request_next: RequestId,
@@ -228,6 +251,8 @@ impl Simulation {
             workload,
             fault_phase_end: Instant::ZERO + options.fault_phase,
             recovery_bound: options.recovery_bound,
+            events_max: options.events_max,
+            check_steps_max: options.check_steps_max,
             scripted_drift_ppm: 0,
             admin_request_next: 1,
             admin_answers: Vec::new(),
@@ -304,9 +329,10 @@ impl Simulation {
             let wakeup = self.workload.next_wakeup().min(until);
             let observer = &mut self.observer;
             let workload = &mut self.workload;
+            let events_max = self.events_max;
             let mut held = false;
             self.world.run_until_observed(wakeup, |world| {
-                observe(observer, world);
+                observe(observer, world, events_max);
                 held = done(world);
                 !held && observer.violation().is_none() && !world.has_responses()
             });
@@ -334,6 +360,10 @@ impl Simulation {
         body: Request,
         deadline: Instant,
     ) -> Option<RequestOutcome> {
+        if self.broken() {
+            // The run is over but for its verdict: nothing more is sent.
+            return None;
+        }
         let send = self.workload.send_probe(self.world.now(), node, body);
         self.world
             .send_request(send.node, send.client, send.request, send.body);
@@ -371,7 +401,7 @@ impl Simulation {
     fn step_clients(&mut self, until: Instant) {
         let workload = &mut self.workload;
         let admin = &mut self.admin_answers;
-        world_step(&mut self.world, &mut self.observer, until);
+        world_step(&mut self.world, &mut self.observer, until, self.events_max);
         for response in self.world.drain_responses() {
             deliver(workload, admin, response);
         }
@@ -428,7 +458,8 @@ impl Simulation {
         self.world.heal_all();
         let recovery = self.recover();
         self.workload.finish(self.world.now());
-        let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm);
+        let budget = Budget::with_steps_max(self.check_steps_max);
+        let check = check_history(&self.world, &self.workload, self.scripted_drift_ppm, budget);
         self.world
             .flush_trace()
             .expect("the trace writer takes the whole trace");
@@ -510,18 +541,23 @@ fn deliver(
 }
 
 /// Step the world to `until` or the first response, checking safety after every step.
-fn world_step(world: &mut NodeWorld<KvStore>, observer: &mut Observer, until: Instant) {
+fn world_step(
+    world: &mut NodeWorld<KvStore>,
+    observer: &mut Observer,
+    until: Instant,
+    events_max: u64,
+) {
     world.run_until_observed(until, |world| {
-        observe(observer, world);
+        observe(observer, world, events_max);
         observer.violation().is_none() && !world.has_responses()
     });
 }
 
 /// Check safety after a step, and stop a runaway run.
-fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>) {
+fn observe(observer: &mut Observer, world: &NodeWorld<KvStore>, events_max: u64) {
     observer.observe(world);
-    if world.stats().events_processed > EVENTS_MAX {
-        observer.runaway(world.now(), EVENTS_MAX);
+    if world.stats().events_processed > events_max {
+        observer.runaway(world.now(), events_max);
     }
 }
 
@@ -546,6 +582,7 @@ fn check_history(
     world: &NodeWorld<KvStore>,
     workload: &Workload,
     scripted_drift_ppm: u64,
+    budget: Budget,
 ) -> CheckReport {
     let history =
         etcd::from_records(workload.history()).expect("the simulator writes well-formed histories");
@@ -559,13 +596,7 @@ fn check_history(
         step: ahead,
         drift_ppm: world.options().clock_drift_ppm_max.max(scripted_drift_ppm),
     };
-    check_etcd_with(
-        &history,
-        CheckOptions {
-            budget: Budget::default(),
-            clock,
-        },
-    )
+    check_etcd_with(&history, CheckOptions { budget, clock })
 }
 
 impl fmt::Display for RunReport {

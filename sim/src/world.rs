@@ -230,6 +230,9 @@ pub struct World<H: Host> {
     disk_random: Random,
     boot_random: Random,
     faults: FaultSchedule,
+    /// Set by [`World::heal_all`]: the liveness phase has begun and no fault of any kind is
+    /// injected any more, random fsync errors and corruption included.
+    faults_over: bool,
     tracer: Tracer<MessageOf<H>, RequestOf<H>, ResponseOf<H>>,
     responses: Vec<ClientResponse<ResponseOf<H>>>,
     /// The nodes that handled an input during the latest step.
@@ -336,6 +339,7 @@ where
             disk_random: Random::new(seed, Stream::Disk),
             boot_random: Random::new(seed, Stream::Boot),
             faults,
+            faults_over: false,
             tracer: Tracer::new(TraceSettings::default()),
             responses: Vec::new(),
             connection_last_arrival: BTreeMap::new(),
@@ -467,6 +471,7 @@ where
             .filter(|other| other.disk.is_corrupted())
             .count();
         if !first
+            && !self.faults_over
             && self.disk_random.chance(self.options.corruption_probability)
             && corrupted_count < self.options.crashed_max
         {
@@ -989,6 +994,11 @@ where
         if target.incarnation != incarnation || !target.status.is_alive() {
             return; // the crash already discarded this write
         }
+        if !target.disk.is_unsynced(token) {
+            // An earlier completion covered it: the write was rescheduled when its stall ended
+            // at the heal, or a later write's completion overtook this one behind a stall.
+            return;
+        }
         if let Some(until) = target.disk.stalled_until(self.now) {
             self.queue.push(
                 until,
@@ -1000,11 +1010,15 @@ where
             );
             return;
         }
-        let failure = target.disk.take_completion_failure().or_else(|| {
-            self.disk_random
+        let failure = match target.disk.take_completion_failure() {
+            Some(failure) => Some(failure),
+            // The liveness phase injects no fault, and draws nothing for one.
+            None if self.faults_over => None,
+            None => self
+                .disk_random
                 .chance(self.options.fsync_error_probability)
-                .then_some(StorageFailure::FsyncError)
-        });
+                .then_some(StorageFailure::FsyncError),
+        };
         if let Some(failure) = failure {
             return self.stop(node, failure);
         }
@@ -1323,17 +1337,21 @@ where
         self.faults.disable();
     }
 
-    /// End every fault now: heal the network, release clogs, stalls and full disks, resume
-    /// paused nodes and restart crashed ones (a node stopped by corruption stays stopped: its
-    /// disk cannot be trusted). The start of a liveness phase.
+    /// End every fault now, as the start of a liveness phase: from here on no fault of any kind
+    /// is injected (no random fault, fsync error or corruption; a scripted fsync error still
+    /// armed is disarmed), the network heals, clogs and full disks are released, a stall in
+    /// progress ends (what it held back completes one write's latency from now), paused nodes
+    /// resume, and crashed nodes and nodes stopped by a failed fsync or a full disk restart, as
+    /// an operator would restart them. A node stopped by corruption stays stopped: its disk
+    /// cannot be trusted (random corruption never takes more than `crashed_max` disks).
     pub fn heal_all(&mut self) {
         self.stop_random_faults();
+        self.faults_over = true;
         self.heal();
         self.network.unclog_all();
         for index in 0..self.nodes.len() {
-            let node = &mut self.nodes[index];
-            node.disk.unstall();
-            node.disk.set_full(false);
+            self.end_disk_faults(index as u32);
+            let node = &self.nodes[index];
             let id = node.id;
             match node.status {
                 NodeStatus::Paused { .. } => {
@@ -1347,6 +1365,38 @@ where
                 }
                 NodeStatus::Running | NodeStatus::Stopped(StorageFailure::Corruption) => {}
             }
+        }
+    }
+
+    /// Release the node's disk from every fault: a full disk, an armed fsync error, and a stall
+    /// in progress, whose held-back writes now complete together one write's latency from now
+    /// (the completions scheduled behind the stall find them done and are ignored).
+    fn end_disk_faults(&mut self, node: u32) {
+        let stalled = self.nodes[node as usize].disk.stalled_until(self.now);
+        let latency = match stalled {
+            Some(_) => self.disk_random.duration_ms(
+                self.options.disk_latency_ms_min,
+                self.options.disk_latency_ms_max,
+            ),
+            None => Duration::ZERO,
+        };
+        let target = &mut self.nodes[node as usize];
+        target.disk.set_full(false);
+        target.disk.disarm_fsync_error();
+        if stalled.is_none() {
+            return;
+        }
+        let rescheduled = target.disk.end_stall(self.now, latency);
+        let incarnation = target.incarnation;
+        if let Some((token, at)) = rescheduled {
+            self.queue.push(
+                at,
+                Event::DiskComplete {
+                    node,
+                    incarnation,
+                    token,
+                },
+            );
         }
     }
 

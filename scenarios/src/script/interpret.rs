@@ -34,8 +34,17 @@ impl Execution {
         self.unmet.is_empty() && self.report.passed()
     }
 
-    /// The first failure in words: an unmet expectation, or what the run broke.
+    /// True when the only failure is an undecided history check (a larger budget may decide it).
+    pub fn undecided(&self) -> bool {
+        self.unmet.is_empty() && self.report.undecided()
+    }
+
+    /// The first failure in words: a broken safety property (which ends a script's run), else
+    /// an unmet expectation, else what else the run broke.
     pub fn failure(&self) -> Option<String> {
+        if let Some(violation) = &self.report.safety {
+            return Some(violation.to_string());
+        }
         self.unmet
             .first()
             .cloned()
@@ -170,6 +179,9 @@ struct Interpreter {
     /// Scripted writes so far, to make each `expect write` value unique.
     writes: u64,
     unmet: Vec<String>,
+    /// A safety property broke and the output said so: the script's remaining actions are
+    /// skipped, and its `check` reports the run.
+    broken: bool,
 }
 
 impl Interpreter {
@@ -181,6 +193,7 @@ impl Interpreter {
             leases: BTreeMap::new(),
             writes: 0,
             unmet: Vec::new(),
+            broken: false,
         }
     }
 
@@ -194,12 +207,24 @@ impl Interpreter {
         self.sim().world_mut()
     }
 
-    /// Carry out one action; the report once `check` ran.
+    /// Carry out one action; the report once `check` ran. Once a safety property broke, the
+    /// run ends with that verdict: every action but the closing `check` is skipped.
     fn act(&mut self, action: &Action, line: usize, text: &str) -> Option<RunReport> {
+        if let Action::Check { .. } = action {
+            return Some(self.check());
+        }
+        if !self.broken {
+            self.carry_out(action, line, text);
+            self.tell_break();
+        }
+        None
+    }
+
+    fn carry_out(&mut self, action: &Action, line: usize, text: &str) {
         match action {
             Action::Run(duration) => self.run(*duration),
             Action::Elect { node, within } => self.elect(*node, *within, line),
-            Action::Check { .. } => return Some(self.check()),
+            Action::Check { .. } => unreachable!("`act` finishes the run at `check`"),
             Action::Expect {
                 expectation,
                 within,
@@ -212,7 +237,18 @@ impl Interpreter {
             Action::Member { change, via } => self.membership(change.clone(), *via, text),
             _ => self.fault(action, text),
         }
-        None
+    }
+
+    /// Say once that a safety property broke, and that the script stops there.
+    fn tell_break(&mut self) {
+        let Some(violation) = self.sim().observer().violation().cloned() else {
+            return;
+        };
+        self.broken = true;
+        self.say(
+            violation.at,
+            &format!("raft safety broke: {violation}; the rest of the script is skipped"),
+        );
     }
 
     fn run(&mut self, duration: Duration) {
