@@ -2,7 +2,7 @@
 //! step with the keys (etcd's `applierV3backend` Put, DeleteRange, Range and Txn).
 
 use crate::kv::lease::Lessor;
-use crate::kv::mvcc::{KeyRange, MvccStore, WriteTxn};
+use crate::kv::mvcc::{KeyRange, MvccStore, Put, WriteTxn};
 use crate::kv::range::range;
 use crate::kv::txn::branch;
 use crate::kv::types::{
@@ -32,28 +32,25 @@ impl<'a> Applier<'a> {
     }
 
     pub fn put(&mut self, request: &PutRequest) -> PutResponse {
-        let current = self
-            .txn
-            .store()
-            .get(&request.key, self.txn.read_revision())
-            .cloned();
-        let value = match (&current, request.ignore_value) {
-            (Some(current), true) => current.value.clone(),
-            _ => request.value.clone(),
+        // `ignore_value` and `ignore_lease` keep the key's current value or lease; the store
+        // reads the key once for that and for what the put replaces.
+        let put = Put {
+            value: (!request.ignore_value).then(|| request.value.clone()),
+            lease: (!request.ignore_lease).then_some(request.lease),
+            prev_kv: request.prev_kv,
         };
-        let lease = match (&current, request.ignore_lease) {
-            (Some(current), true) => current.lease,
-            _ => request.lease,
-        };
-        let prev = self.txn.put(&request.key, value, lease);
-        if let Some(prev) = &prev {
-            self.lessor.detach(prev.lease, &prev.key);
+        let lease_given = put.lease;
+        let replaced = self.txn.put(&request.key, put);
+        let prev_lease = replaced.as_ref().map_or(0, |replaced| replaced.lease);
+        if replaced.is_some() {
+            self.lessor.detach(prev_lease, &request.key);
         }
+        let lease = lease_given.unwrap_or(prev_lease);
         if lease != 0 {
             self.lessor.attach(lease, &request.key);
         }
         PutResponse {
-            prev_kv: prev.filter(|_| request.prev_kv),
+            prev_kv: replaced.and_then(|replaced| replaced.kv),
             ..PutResponse::default()
         }
     }

@@ -9,4 +9,4 @@ mod store;
 pub use key_index::KeyIndex;
 pub use key_range::KeyRange;
 pub use revision::Revision;
-pub use store::{MvccStore, Record, WriteTxn};
+pub use store::{MvccStore, Put, Record, Replaced, WriteTxn};

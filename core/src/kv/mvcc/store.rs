@@ -202,17 +202,105 @@ impl MvccStore {
         Ok((hash.finish(), at))
     }
 
-    fn insert(&mut self, key: &[u8], revision: Revision, record: Record) {
-        let index = self.index.entry(key.to_vec()).or_default();
-        if record.tombstone {
-            index.tombstone(revision);
-        } else {
-            index.put(revision);
-        }
+    /// Record a put of `key` at `revision`, reading the key as of `at` (see [`WriteTxn::put`]).
+    /// A key that exists costs one search of the key index and one of the history: the put is
+    /// built from the previous record in place, and only what the caller asked for is cloned.
+    fn put(&mut self, key: &[u8], at: i64, revision: Revision, put: Put) -> Option<Replaced> {
+        let (record, replaced) = match self.index.get_mut(key) {
+            Some(index) => {
+                let prev = index.get(at).map(|revision| &self.records[&revision].kv);
+                let built = put.record(key, revision, prev);
+                index.put(revision);
+                built
+            }
+            None => {
+                let built = put.record(key, revision, None);
+                let mut index = KeyIndex::default();
+                index.put(revision);
+                self.index.insert(key.to_vec(), index);
+                built
+            }
+        };
+        self.add_record(revision, record);
+        replaced
+    }
+
+    /// Record the delete of the live key `key` at `revision`.
+    fn delete(&mut self, key: &[u8], revision: Revision) {
+        let index = self.index.get_mut(key).expect("only a live key is deleted");
+        index.tombstone(revision);
+        let kv = KeyValue {
+            key: key.to_vec(),
+            mod_revision: revision.main,
+            ..KeyValue::default()
+        };
+        let record = Record {
+            kv,
+            tombstone: true,
+        };
+        self.add_record(revision, record);
+    }
+
+    fn add_record(&mut self, revision: Revision, record: Record) {
         self.size_bytes += record.size_bytes();
         let replaced = self.records.insert(revision, record);
         assert!(replaced.is_none(), "a revision is written once");
     }
+}
+
+/// What a put writes besides its key: a value and a lease, each given or kept from the key as it
+/// is, and whether the caller wants the previous key-value back.
+#[derive(Debug)]
+pub struct Put {
+    /// `None` keeps the key's current value (an empty one if the key does not exist).
+    pub value: Option<Vec<u8>>,
+    /// `None` keeps the key's current lease (none if the key does not exist).
+    pub lease: Option<i64>,
+    /// Return the previous key-value whole (etcd's `prev_kv`); it is cloned only then.
+    pub prev_kv: bool,
+}
+
+impl Put {
+    /// The record of this put of `key` at `revision` over `prev`, and what it replaced.
+    fn record(
+        self,
+        key: &[u8],
+        revision: Revision,
+        prev: Option<&KeyValue>,
+    ) -> (Record, Option<Replaced>) {
+        let value = self
+            .value
+            .unwrap_or_else(|| prev.map_or_else(Vec::new, |prev| prev.value.clone()));
+        let lease = self
+            .lease
+            .unwrap_or_else(|| prev.map_or(0, |prev| prev.lease));
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision: prev.map_or(revision.main, |prev| prev.create_revision),
+            mod_revision: revision.main,
+            version: prev.map_or(1, |prev| prev.version + 1),
+            value,
+            lease,
+        };
+        let replaced = prev.map(|prev| Replaced {
+            lease: prev.lease,
+            kv: self.prev_kv.then(|| prev.clone()),
+        });
+        let record = Record {
+            kv,
+            tombstone: false,
+        };
+        (record, replaced)
+    }
+}
+
+/// The key a put replaced, as much of it as the put asked for.
+#[derive(Debug)]
+pub struct Replaced {
+    /// The lease the key was attached to (0: none).
+    pub lease: i64,
+    /// The whole previous key-value, when the put asked for it.
+    pub kv: Option<KeyValue>,
 }
 
 /// A write transaction (etcd's `storeTxnWrite`): reads see its own earlier writes; every change
@@ -243,23 +331,13 @@ impl WriteTxn<'_> {
         }
     }
 
-    /// Put `key`; returns the key as it was before.
-    pub fn put(&mut self, key: &[u8], value: Vec<u8>, lease: i64) -> Option<KeyValue> {
-        let prev = self.store.get(key, self.read_revision()).cloned();
-        let main = self.main();
-        let kv = KeyValue {
-            key: key.to_vec(),
-            create_revision: prev.as_ref().map_or(main, |prev| prev.create_revision),
-            mod_revision: main,
-            version: prev.as_ref().map_or(1, |prev| prev.version + 1),
-            value,
-            lease,
-        };
-        self.record(Record {
-            kv,
-            tombstone: false,
-        });
-        prev
+    /// Put `key`; returns what the put replaced, or `None` if the key did not exist.
+    pub fn put(&mut self, key: &[u8], put: Put) -> Option<Replaced> {
+        let at = self.read_revision();
+        let revision = self.next_revision();
+        let replaced = self.store.put(key, at, revision, put);
+        self.changes.push(revision);
+        replaced
     }
 
     /// Delete every key of `range`; returns the deleted keys as they were, in key order.
@@ -270,15 +348,9 @@ impl WriteTxn<'_> {
             .cloned()
             .collect();
         for prev in &deleted {
-            let kv = KeyValue {
-                key: prev.key.clone(),
-                mod_revision: self.main(),
-                ..KeyValue::default()
-            };
-            self.record(Record {
-                kv,
-                tombstone: true,
-            });
+            let revision = self.next_revision();
+            self.store.delete(&prev.key, revision);
+            self.changes.push(revision);
         }
         deleted
     }
@@ -301,11 +373,9 @@ impl WriteTxn<'_> {
         }
     }
 
-    fn record(&mut self, record: Record) {
-        let revision = Revision::new(self.main(), self.changes.len() as i64);
-        let key = record.kv.key.clone();
-        self.store.insert(&key, revision, record);
-        self.changes.push(revision);
+    /// The revision of this transaction's next change.
+    fn next_revision(&self) -> Revision {
+        Revision::new(self.main(), self.changes.len() as i64)
     }
 }
 
