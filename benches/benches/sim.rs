@@ -27,6 +27,7 @@ use std::hint::black_box;
 use std::time::Instant as WallInstant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use detcd_benches::{cpu_seconds, profiling};
 use detcd_core::kv::{KvConfig, KvStore};
 use detcd_core::{Instant, NodeConfig, NodeId};
 use detcd_sim::cluster::{NodeHost, Observer, bootstrap_cluster};
@@ -99,20 +100,6 @@ fn engine_throughput(c: &mut Criterion) {
         "sim engine: {:.0} delivered messages per wall second ({delivered} in {seconds:.3} s)",
         delivered as f64 / seconds
     );
-}
-
-/// The CPU time this thread has run, where Linux tells it (`/proc/thread-self/schedstat`, in
-/// nanoseconds): on a machine shared with other work, wall time overstates the simulator's cost.
-fn cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(nanos as f64 / 1e9)
-}
-
-/// Under `--profile-time` (a profiler attached) only criterion's routines run, not the plain
-/// figures.
-fn profiling() -> bool {
-    std::env::args().any(|arg| arg == "--profile-time")
 }
 
 /// The swarm options of `seed` on the cluster: 5 members, 16 clients.
