@@ -72,6 +72,9 @@ mod kv {
             .expect("a snapshot decodes");
         restored.index = original.index;
         assert_eq!(restored.kv.snapshot(), original.kv.snapshot());
+        // What the store derives rather than carries (each live key's newest create revision,
+        // version and lease, which puts build on) is rebuilt alike.
+        assert_eq!(restored.kv.store(), original.kv.store());
         for revision in [0, 5, 9] {
             assert_eq!(hash(&mut restored, revision), hash(&mut original, revision));
         }
@@ -89,8 +92,18 @@ mod kv {
             ..RangeRequest::default()
         };
         assert_eq!(restored.range(history.clone()), original.range(history));
+        let keep_value = PutRequest {
+            key: b"k2".to_vec(),
+            ignore_value: true,
+            prev_kv: true,
+            ..PutRequest::default()
+        };
         for request in [
             put("k9", "x"),
+            put("k0", "y"),
+            put("k1", "revived"),
+            put("leased", "kept lease"),
+            Request::Put(keep_value),
             Request::LeaseRevoke(LeaseRevokeRequest { id: 4 }),
             Request::LeaseGrant(LeaseGrantRequest::default()),
         ] {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kv::mvcc::Revision;
+use crate::kv::types::KeyValue;
 
 /// One life of a key: from the put that created it to the delete that ended it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,11 +13,39 @@ struct Generation {
     ended: bool,
 }
 
+/// What a write needs of a live key as it is: its newest record's create revision, version and
+/// lease. A write always replaces the newest record, so with these at hand it builds its own
+/// without searching the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveKey {
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+}
+
+impl LiveKey {
+    pub fn of(kv: &KeyValue) -> LiveKey {
+        LiveKey {
+            create_revision: kv.create_revision,
+            version: kv.version,
+            lease: kv.lease,
+        }
+    }
+}
+
 /// Every generation of a key still visible at or after the compaction point, oldest first. Only
 /// the last generation may be live (not ended).
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct KeyIndex {
     generations: Vec<Generation>,
+    /// The revision of the newest change, kept beside the generations so that a write checks
+    /// and extends the key without reading them first. Derived, so not in snapshots: the store
+    /// sets it again when it is restored (`MvccStore`'s deserialization), as it does `live`.
+    #[serde(skip)]
+    newest: Option<Revision>,
+    /// The newest record's [`LiveKey`] while the key is live. Derived from the history.
+    #[serde(skip)]
+    live: Option<LiveKey>,
 }
 
 impl KeyIndex {
@@ -31,8 +60,25 @@ impl KeyIndex {
         self.generations.is_empty()
     }
 
-    /// Record a put at `revision`; it starts a new generation if the key is not live.
-    pub fn put(&mut self, revision: Revision) {
+    /// The key as it is, when it is live (see [`LiveKey`]).
+    pub fn live(&self) -> Option<LiveKey> {
+        debug_assert_eq!(self.live.is_some(), self.is_live(), "live is stale");
+        self.live
+    }
+
+    /// Set what snapshots leave out (`newest` and `live`) on a key index restored from one;
+    /// `record` finds a record of the restored history.
+    pub fn restore_derived<'a>(&mut self, record: impl FnOnce(Revision) -> &'a KeyValue) {
+        self.newest = self.newest_in_generations();
+        self.live = match self.newest {
+            Some(newest) if self.is_live() => Some(LiveKey::of(record(newest))),
+            _ => None,
+        };
+    }
+
+    /// Record a put at `revision` whose record `live` describes; it starts a new generation if
+    /// the key is not live.
+    pub fn put(&mut self, revision: Revision, live: LiveKey) {
         assert!(
             self.newest().is_none_or(|newest| newest < revision),
             "revisions of a key rise"
@@ -44,6 +90,8 @@ impl KeyIndex {
                 ended: false,
             }),
         }
+        self.newest = Some(revision);
+        self.live = Some(live);
     }
 
     /// Record a delete at `revision`, ending the live generation.
@@ -59,6 +107,8 @@ impl KeyIndex {
             .expect("a live key has a generation");
         generation.revisions.push(revision);
         generation.ended = true;
+        self.newest = Some(revision);
+        self.live = None;
     }
 
     /// The revision holding the key's value as of store revision `at`, or `None` if the key did
@@ -87,6 +137,9 @@ impl KeyIndex {
                 .partition_point(|revision| revision.main <= at);
             first.revisions.drain(..visible.saturating_sub(1));
         }
+        if self.generations.is_empty() {
+            self.newest = None;
+        }
     }
 
     /// The oldest revision still referenced; after `compact(at)` it is the only one at or before
@@ -97,7 +150,13 @@ impl KeyIndex {
             .map(|generation| generation.revisions[0])
     }
 
-    fn newest(&self) -> Option<Revision> {
+    /// The revision of the key's newest change.
+    pub fn newest(&self) -> Option<Revision> {
+        debug_assert_eq!(self.newest, self.newest_in_generations(), "newest is stale");
+        self.newest
+    }
+
+    fn newest_in_generations(&self) -> Option<Revision> {
         self.generations
             .last()
             .map(|generation| *generation.revisions.last().expect("not empty"))
@@ -112,14 +171,24 @@ mod tests {
         Revision::new(main, 0)
     }
 
+    /// A put at `revision` of a key created at 2 (the tests need only its revisions).
+    fn put(index: &mut KeyIndex, revision: Revision) {
+        let live = LiveKey {
+            create_revision: 2,
+            version: 1,
+            lease: 0,
+        };
+        index.put(revision, live);
+    }
+
     // A key's value at a revision is its newest put at or before it, unless a delete came after.
     #[test]
     fn get_sees_generations() {
         let mut index = KeyIndex::default();
-        index.put(rev(2));
-        index.put(rev(4));
+        put(&mut index, rev(2));
+        put(&mut index, rev(4));
         index.tombstone(rev(6));
-        index.put(rev(8));
+        put(&mut index, rev(8));
         assert_eq!(index.get(1), None);
         assert_eq!(index.get(3), Some(rev(2)));
         assert_eq!(index.get(5), Some(rev(4)));
@@ -133,11 +202,11 @@ mod tests {
     #[test]
     fn compact_keeps_what_later_reads_see() {
         let mut index = KeyIndex::default();
-        index.put(rev(2));
+        put(&mut index, rev(2));
         index.tombstone(rev(3));
-        index.put(rev(4));
-        index.put(rev(5));
-        index.put(rev(7));
+        put(&mut index, rev(4));
+        put(&mut index, rev(5));
+        put(&mut index, rev(7));
         index.compact(6);
         assert_eq!(index.oldest(), Some(rev(5)));
         assert_eq!(index.get(6), Some(rev(5)));

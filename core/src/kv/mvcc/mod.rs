@@ -6,7 +6,7 @@ mod key_range;
 mod revision;
 mod store;
 
-pub use key_index::KeyIndex;
+pub use key_index::{KeyIndex, LiveKey};
 pub use key_range::KeyRange;
 pub use revision::Revision;
 pub use store::{MvccStore, Put, Record, Replaced, WriteTxn};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::kv::error::KvError;
-use crate::kv::mvcc::{KeyIndex, KeyRange, Revision};
+use crate::kv::mvcc::{KeyIndex, KeyRange, LiveKey, Revision};
 use crate::kv::types::{Event, EventKind, KeyValue};
 
 /// What the size estimate charges per stored change beyond its key and value: etcd's boltdb
@@ -42,6 +42,7 @@ impl Record {
 
 /// The replicated key-value history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredMvcc")]
 pub struct MvccStore {
     index: BTreeMap<Vec<u8>, KeyIndex>,
     /// Every change still needed: all changes after the compaction point, the changes made at it,
@@ -53,6 +54,39 @@ pub struct MvccStore {
     compact_revision: i64,
     /// Sum of the records' sizes, for the quota.
     size_bytes: u64,
+}
+
+/// An [`MvccStore`] as snapshots carry it: the same fields, without what each key index derives
+/// from the history (its [`LiveKey`]), which turning it into a store sets again.
+#[derive(Deserialize)]
+struct StoredMvcc {
+    index: BTreeMap<Vec<u8>, KeyIndex>,
+    records: BTreeMap<Revision, Record>,
+    current_revision: i64,
+    compact_revision: i64,
+    size_bytes: u64,
+}
+
+impl From<StoredMvcc> for MvccStore {
+    fn from(stored: StoredMvcc) -> MvccStore {
+        let StoredMvcc {
+            mut index,
+            records,
+            current_revision,
+            compact_revision,
+            size_bytes,
+        } = stored;
+        for key_index in index.values_mut() {
+            key_index.restore_derived(|revision| &records[&revision].kv);
+        }
+        MvccStore {
+            index,
+            records,
+            current_revision,
+            compact_revision,
+            size_bytes,
+        }
+    }
 }
 
 impl Default for MvccStore {
@@ -202,23 +236,33 @@ impl MvccStore {
         Ok((hash.finish(), at))
     }
 
-    /// Record a put of `key` at `revision`, reading the key as of `at` (see [`WriteTxn::put`]).
-    /// A key that exists costs one search of the key index and one of the history: the put is
-    /// built from the previous record in place, and only what the caller asked for is cloned.
+    /// Record a put of `key` at `revision`, a change of a write transaction reading at `at` (see
+    /// [`WriteTxn::put`]). A write reads the key as it is, so what it replaces is the key's
+    /// newest record, whose [`LiveKey`] the index holds: a put of a key that exists costs one
+    /// search of the key index, and the history is searched only for a value kept or returned.
     fn put(&mut self, key: &[u8], at: i64, revision: Revision, put: Put) -> Option<Replaced> {
         let (record, replaced) = match self.index.get_mut(key) {
             Some(index) => {
-                let prev = index.get(at).map(|revision| &self.records[&revision].kv);
-                let built = put.record(key, revision, prev);
-                index.put(revision);
-                built
+                let newest = index.newest().expect("an indexed key has a change");
+                assert!(newest.main <= at, "a write reads the key as it is");
+                let prev = index.live();
+                debug_assert_eq!(
+                    prev,
+                    index.get(at).map(|at| LiveKey::of(&self.records[&at].kv)),
+                    "the index's live key is its newest record's"
+                );
+                let needs_kv = put.value.is_none() || put.prev_kv;
+                let prev_kv = prev.filter(|_| needs_kv).map(|_| &self.records[&newest].kv);
+                let (record, live, replaced) = put.record(key, revision, prev, prev_kv);
+                index.put(revision, live);
+                (record, replaced)
             }
             None => {
-                let built = put.record(key, revision, None);
+                let (record, live, replaced) = put.record(key, revision, None, None);
                 let mut index = KeyIndex::default();
-                index.put(revision);
+                index.put(revision, live);
                 self.index.insert(key.to_vec(), index);
-                built
+                (record, replaced)
             }
         };
         self.add_record(revision, record);
@@ -261,36 +305,45 @@ pub struct Put {
 }
 
 impl Put {
-    /// The record of this put of `key` at `revision` over `prev`, and what it replaced.
+    /// The record of this put of `key` at `revision` over the key as it is, `prev`, and what it
+    /// replaced. `prev_kv` is the previous key-value, read when the put keeps its value or
+    /// returns it.
     fn record(
         self,
         key: &[u8],
         revision: Revision,
-        prev: Option<&KeyValue>,
-    ) -> (Record, Option<Replaced>) {
+        prev: Option<LiveKey>,
+        prev_kv: Option<&KeyValue>,
+    ) -> (Record, LiveKey, Option<Replaced>) {
         let value = self
             .value
-            .unwrap_or_else(|| prev.map_or_else(Vec::new, |prev| prev.value.clone()));
-        let lease = self
-            .lease
-            .unwrap_or_else(|| prev.map_or(0, |prev| prev.lease));
+            .unwrap_or_else(|| prev_kv.map_or_else(Vec::new, |prev| prev.value.clone()));
+        let live = LiveKey {
+            create_revision: prev.map_or(revision.main, |prev| prev.create_revision),
+            version: prev.map_or(1, |prev| prev.version + 1),
+            lease: self
+                .lease
+                .unwrap_or_else(|| prev.map_or(0, |prev| prev.lease)),
+        };
         let kv = KeyValue {
             key: key.to_vec(),
-            create_revision: prev.map_or(revision.main, |prev| prev.create_revision),
+            create_revision: live.create_revision,
             mod_revision: revision.main,
-            version: prev.map_or(1, |prev| prev.version + 1),
+            version: live.version,
             value,
-            lease,
+            lease: live.lease,
         };
         let replaced = prev.map(|prev| Replaced {
             lease: prev.lease,
-            kv: self.prev_kv.then(|| prev.clone()),
+            kv: self
+                .prev_kv
+                .then(|| prev_kv.expect("read when asked for").clone()),
         });
         let record = Record {
             kv,
             tombstone: false,
         };
-        (record, replaced)
+        (record, live, replaced)
     }
 }
 
