@@ -23,7 +23,7 @@
 //! second and per CPU second of the bench's thread: on a machine shared with other work, the
 //! wall figure also counts the time others held the core.
 //!
-//! The bench binary uses the system allocator, as the `detcd` server does.
+//! The bench binary uses the `detcd` binary's allocator, mimalloc.
 //!
 //! Run: `cargo bench -p detcd-benches --bench mvcc`.
 
@@ -35,6 +35,10 @@ use detcd_benches::{cpu_seconds, profiling};
 use detcd_core::kv::mvcc::{MvccStore, Put};
 use detcd_core::kv::{KvConfig, KvStore, PutRequest, Request, Response};
 use detcd_core::state_machine::{Notifications, StateMachine};
+
+/// The allocator of the `detcd` binary, so that the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const KEY_SPACE: u64 = 10_000;
 const VALUE_BYTES: usize = 256;

@@ -4,7 +4,7 @@
 //!
 //! The member runs in the bench's process (`detcd::run::start`, as the server's tests start it),
 //! with etcd's defaults, on a fresh data dir and loopback ports the OS picks, on a
-//! multi-threaded tokio runtime as the `detcd` binary has. The client is the tonic stub
+//! multi-threaded tokio runtime and with the allocator (mimalloc) the `detcd` binary has. The client is the tonic stub
 //! generated from our protos (`detcd_proto`'s `KvClient`) over one HTTP/2 connection. The key
 //! holds a 256-byte value, put once before measuring; every answer is checked (one key, the
 //! value put).
@@ -22,6 +22,11 @@ fn main() {
 
 #[cfg(not(madsim))]
 criterion::criterion_main!(real::benches);
+
+/// The allocator of the `detcd` binary, so that the figures are the server's.
+#[cfg(not(madsim))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[cfg(not(madsim))]
 mod real {

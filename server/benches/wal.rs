@@ -26,6 +26,11 @@ use detcd::storage_writer::{self, WriterEvent, WriterHandle};
 use detcd_core::PersistToken;
 use detcd_core::raft::{Entry, EntryKind, PersistBatch};
 
+/// The allocator of the `detcd` binary, so that the figures are the server's.
+#[cfg(not(madsim))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ENTRY_BYTES: usize = 256;
 const PRODUCERS: [u64; 3] = [1, 16, 64];
 const ENTRIES_PER_PRODUCER: u64 = 16;
