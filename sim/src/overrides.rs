@@ -100,6 +100,8 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("snapshot_entries", positive, node.snapshot_entries),
     knob!("snapshot_catch_up_entries", number, node.snapshot_catch_up_entries),
     knob!("spares", number, node.spares),
+    knob!("inflight_max", positive, node.inflight_max),
+    knob!("batch_bytes_max", positive, node.batch_bytes_max),
 ];
 
 /// The keys [`apply`] knows, in the order the options print.

@@ -49,6 +49,10 @@ pub struct NodeOptions {
     /// Members beyond the cluster's `node_count`, present but not started, with empty disks:
     /// for membership changes to add.
     pub spares: usize,
+    /// Unacknowledged appends in flight to one follower, at most.
+    pub inflight_max: usize,
+    /// Bytes of entries in one append, at most; below one entry's size every append carries one.
+    pub batch_bytes_max: u64,
 }
 
 impl Default for NodeOptions {
@@ -61,6 +65,8 @@ impl Default for NodeOptions {
             snapshot_entries: config.snapshot_entries,
             snapshot_catch_up_entries: config.snapshot_catch_up_entries,
             spares: 0,
+            inflight_max: config.raft.inflight_max,
+            batch_bytes_max: config.raft.batch_bytes_max,
         }
     }
 }
@@ -76,7 +82,9 @@ impl fmt::Display for NodeOptions {
             "{:<24} = {}",
             "snapshot_catch_up_entries", self.snapshot_catch_up_entries
         )?;
-        writeln!(f, "{:<24} = {}", "spares", self.spares)
+        writeln!(f, "{:<24} = {}", "spares", self.spares)?;
+        writeln!(f, "{:<24} = {}", "inflight_max", self.inflight_max)?;
+        writeln!(f, "{:<24} = {}", "batch_bytes_max", self.batch_bytes_max)
     }
 }
 
@@ -567,6 +575,8 @@ fn host(options: NodeOptions) -> NodeHost<KvStore> {
             let mut config = NodeConfig::new(id, seed);
             config.raft.pre_vote = options.pre_vote;
             config.raft.check_quorum = options.check_quorum;
+            config.raft.inflight_max = options.inflight_max;
+            config.raft.batch_bytes_max = options.batch_bytes_max;
             config.snapshot_entries = options.snapshot_entries;
             config.snapshot_catch_up_entries = options.snapshot_catch_up_entries;
             config

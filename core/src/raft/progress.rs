@@ -31,6 +31,12 @@ pub struct Progress {
     inflight_max: usize,
     /// Heard from since the leader's last check-quorum.
     pub recent_active: bool,
+    /// Counts the times the leader restarted sending from a new `next_index`. Appends carry it and
+    /// rejections echo it, so a rejection of an append sent before the restart is known stale.
+    /// The network may deliver such rejections late (reordering, a slow follower disk holding its
+    /// acknowledgements back); taken as fresh, each one restarted the stream, every restart
+    /// resent a window, and with one-entry batches the resends multiplied without bound.
+    stream: u64,
 }
 
 impl Progress {
@@ -44,7 +50,13 @@ impl Progress {
             inflights: VecDeque::with_capacity(inflight_max),
             inflight_max,
             recent_active: true,
+            stream: 0,
         }
+    }
+
+    /// The stream the next append belongs to.
+    pub fn stream(&self) -> u64 {
+        self.stream
     }
 
     pub fn become_probe(&mut self) {
@@ -57,6 +69,7 @@ impl Progress {
         self.state = ProgressState::Probe;
         self.probe_sent = false;
         self.inflights.clear();
+        self.stream += 1;
     }
 
     pub fn become_replicate(&mut self) {
@@ -64,6 +77,7 @@ impl Progress {
         self.next_index = self.match_index + 1;
         self.probe_sent = false;
         self.inflights.clear();
+        self.stream += 1;
     }
 
     pub fn become_snapshot(&mut self, index: Index, now: Instant) {
@@ -72,6 +86,7 @@ impl Progress {
             sent_at: now,
         };
         self.inflights.clear();
+        self.stream += 1;
     }
 
     /// Whether the leader may send this follower an append now.
@@ -122,9 +137,13 @@ impl Progress {
         advanced
     }
 
-    /// The follower rejected an append after `rejected`, hinting that its log may match through
-    /// `hint`. Returns false for a stale rejection (etcd's MaybeDecrTo).
-    pub fn rejected(&mut self, rejected: Index, hint: Index) -> bool {
+    /// The follower rejected an append of `stream` after `rejected`, hinting that its log may
+    /// match through `hint`. Returns false for a stale rejection (etcd's MaybeDecrTo, and one of an
+    /// earlier stream).
+    pub fn rejected(&mut self, stream: u64, rejected: Index, hint: Index) -> bool {
+        if stream != self.stream {
+            return false;
+        }
         if self.state == ProgressState::Replicate {
             if rejected <= self.match_index {
                 return false;
@@ -138,5 +157,38 @@ impl Progress {
         self.next_index = rejected.min(hint + 1).max(self.match_index + 1);
         self.probe_sent = false;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A follower in Replicate whose stream was restarted once: a rejection sent in the old
+    /// stream, delivered late, leaves the new stream alone (before the rule, it restarted it).
+    #[test]
+    fn a_late_rejection_of_an_earlier_stream_is_stale() {
+        let mut progress = Progress::new(1, 4);
+        progress.acknowledged(10);
+        progress.become_replicate();
+        let old = progress.stream();
+        for last in 11..=14 {
+            progress.sent(last, 1);
+        }
+        // Appends 12.. reached the follower before 11: it rejects them (a gap after 10).
+        assert!(
+            progress.rejected(old, 11, 10),
+            "a rejection of the current stream counts"
+        );
+        assert_eq!(progress.state, ProgressState::Probe);
+        progress.sent(10, 0);
+        progress.acknowledged(12);
+        progress.become_replicate();
+        assert_ne!(progress.stream(), old, "each restart starts a new stream");
+
+        let stale = progress.rejected(old, 13, 12);
+        assert!(!stale, "a rejection of an earlier stream is stale");
+        assert_eq!(progress.state, ProgressState::Replicate);
+        assert_eq!(progress.next_index, 13);
     }
 }

@@ -42,9 +42,10 @@ impl Raft {
                 prev_term,
                 entries,
                 commit,
+                stream,
             } => {
                 self.heard_from_leader(from);
-                self.handle_append(from, prev_index, prev_term, entries, commit);
+                self.handle_append(from, prev_index, prev_term, entries, commit, stream);
             }
             MessageBody::Heartbeat {
                 commit,
@@ -204,6 +205,7 @@ impl Raft {
         let last = prev_index + entries.len() as u64;
         let count = entries.len();
         let commit = self.log.commit();
+        let stream = progress.stream();
         self.send(
             to,
             MessageBody::Append {
@@ -211,6 +213,7 @@ impl Raft {
                 prev_term,
                 entries,
                 commit,
+                stream,
             },
         );
         self.progress
@@ -280,6 +283,7 @@ impl Raft {
                 rejected_index,
                 hint_index,
                 hint_term,
+                stream,
             } => {
                 let probe_from = if hint_term > 0 {
                     self.log.find_conflict_by_term(hint_index, hint_term).0
@@ -287,7 +291,7 @@ impl Raft {
                     hint_index
                 };
                 let progress = self.progress.get_mut(&from).expect("checked above");
-                if progress.rejected(rejected_index, probe_from) {
+                if progress.rejected(stream, rejected_index, probe_from) {
                     self.send_append(from, true);
                 }
             }
@@ -445,6 +449,7 @@ impl Raft {
         prev_term: Term,
         entries: Vec<Entry>,
         commit: Index,
+        stream: u64,
     ) {
         if prev_index < self.log.commit() {
             let match_index = self.log.commit();
@@ -460,6 +465,7 @@ impl Raft {
                 rejected_index: prev_index,
                 hint_index,
                 hint_term,
+                stream,
             };
             self.send(from, MessageBody::AppendResponse(result));
             return;

@@ -263,11 +263,14 @@ pub enum MessageBody {
         granted: bool,
     },
     /// Append `entries` after (prev_index, prev_term); the leader has committed through `commit`.
+    /// `stream` names the leader's stream of appends to this follower it belongs to (see
+    /// `Progress::stream`); a rejection echoes it.
     Append {
         prev_index: Index,
         prev_term: Term,
         entries: Vec<Entry>,
         commit: Index,
+        stream: u64,
     },
     AppendResponse(AppendResult),
     /// Leadership beacon; `read_context` confirms pending reads (ReadIndex) when acknowledged.
@@ -307,10 +310,12 @@ pub enum AppendResult {
     /// The log does not contain (`rejected_index`, its term). The hint is the largest index at or
     /// below `rejected_index` whose term is at most the leader's term there, with that term, so the
     /// leader skips a whole conflicting term at once (etcd's fast backtracking).
+    /// `stream` is the rejected append's.
     Rejected {
         rejected_index: Index,
         hint_index: Index,
         hint_term: Term,
+        stream: u64,
     },
 }
 
