@@ -10,13 +10,14 @@ use std::io::BufWriter;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use detcd_checker::{Budget, Format};
 use detcd_scenarios::audit::{self, TRACE_COMMAND, TRACE_HASH_PREFIX};
 use detcd_scenarios::catalogue::{self, Scenario};
 use detcd_scenarios::script::{Execution, GOLDEN_SEED};
-use detcd_scenarios::sweep;
+use detcd_scenarios::sweep::{self, SeedPlan, SeedRange, Shard, junit, record, seeds, summary};
 use detcd_sim::overrides;
 use detcd_sim::run::RunOptions;
 use detcd_sim::shrink::{self, Shrunk};
@@ -67,17 +68,13 @@ enum Command {
     },
     /// Run many seeds of some scenarios (or all) on every core, with a progress bar and a final
     /// table of runs, failures and seeds per second.
-    Sweep {
-        /// Scenario names or files; none means the whole catalogue.
-        scenarios: Vec<String>,
-        /// A range of seeds, `A..B` (B excluded).
-        #[arg(long, value_parser = parse_seeds)]
-        seeds: Range<u64>,
-        #[command(flatten)]
-        overrides: Overrides,
-        /// Threads to run on; by default one per core.
-        #[arg(long)]
-        jobs: Option<usize>,
+    Sweep(SweepArgs),
+    /// Merge the `--json` files of several sweeps (the shards of one, say) and print the table
+    /// a sweep prints, with every failure's replay command; exit 1 if any run failed.
+    SweepMerge {
+        /// JSON Lines files written by `sweep --json`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Run every seed twice in separate processes and compare the trace hashes.
     Audit {
@@ -147,6 +144,35 @@ enum Command {
     },
 }
 
+/// What `sweep` runs and where it reports.
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Scenario names or files; none means the whole catalogue.
+    scenarios: Vec<String>,
+    /// A range of seeds, `A..B` (B excluded), or `A..` (every seed from A, with --time-budget).
+    #[arg(long, value_parser = parse_open_seeds)]
+    seeds: SeedRange,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Threads to run on; by default one per core.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only the K-th of N disjoint slices of the seeds (1/N to N/N): those whose position
+    /// in the range, from 0, is K-1 modulo N.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// Start no new run after this much wall-clock time ("90s", "10m", "1h 30m"), taking seeds
+    /// in order from the start of the range; runs under way finish.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    time_budget: Option<Duration>,
+    /// Write a JUnit XML report to FILE: one testcase per scenario and seed.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write one JSON object per run to FILE (JSON Lines), for `sweep-merge` or a script.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
 /// `--set key=value`, repeatable, applied in order after the scenario built its options.
 #[derive(Args, Debug)]
 struct Overrides {
@@ -170,13 +196,12 @@ fn set_help() -> String {
 }
 
 fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
-    let (start, end) = text.split_once("..").ok_or("expected A..B")?;
-    let start: u64 = start.parse().map_err(|e| format!("{start}: {e}"))?;
-    let end: u64 = end.parse().map_err(|e| format!("{end}: {e}"))?;
-    if start >= end {
-        return Err(format!("the range {start}..{end} is empty"));
-    }
-    Ok(start..end)
+    let range = seeds::parse_seed_range(text, false)?;
+    Ok(range.start..range.end.expect("a closed range was asked for"))
+}
+
+fn parse_open_seeds(text: &str) -> Result<SeedRange, String> {
+    seeds::parse_seed_range(text, true)
 }
 
 /// A usage error: say what is wrong and exit 2.
@@ -250,12 +275,8 @@ fn execute(command: Command) -> Result<ExitCode, ExitCode> {
                 }
             }
         }
-        Command::Sweep {
-            scenarios,
-            seeds,
-            overrides,
-            jobs,
-        } => sweep_seeds(&scenarios, seeds, &overrides.set, jobs)?,
+        Command::Sweep(args) => sweep_seeds(args)?,
+        Command::SweepMerge { files } => merge_sweeps(&files)?,
         Command::Audit {
             scenario,
             seeds,
@@ -432,10 +453,7 @@ fn run_many(
     for seed in &failed {
         println!("replay: {}", scenario.replay_command(*seed, overrides));
     }
-    Ok(match failed.is_empty() {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::from(1),
-    })
+    Ok(exit_for(failed.is_empty()))
 }
 
 /// One line: how the clients fared, how long recovery took, and the verdict.
@@ -451,32 +469,69 @@ fn summarize(execution: &Execution) -> String {
     )
 }
 
-fn sweep_seeds(
-    names: &[String],
-    seeds: Range<u64>,
-    overrides: &[(String, String)],
-    jobs: Option<usize>,
-) -> Result<ExitCode, ExitCode> {
-    let scenarios = match names {
+fn sweep_seeds(args: SweepArgs) -> Result<ExitCode, ExitCode> {
+    let scenarios = match args.scenarios.as_slice() {
         [] => catalogue::all(),
         names => names
             .iter()
             .map(|name| find_scenario(name))
             .collect::<Result<_, _>>()?,
     };
+    if args.seeds.end.is_none() && args.time_budget.is_none() {
+        return Err(usage_error(&format!(
+            "--seeds {} has no end: give one (A..B), or a --time-budget to stop at",
+            args.seeds
+        )));
+    }
+    let overrides = &args.overrides.set;
     // Reject bad overrides and script errors once, before any thread starts.
     for scenario in &scenarios {
-        build(scenario, seeds.start, overrides)?;
+        build(scenario, args.seeds.start, overrides)?;
     }
-    let threads = jobs.unwrap_or_else(|| {
+    let threads = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let result = sweep::sweep(&scenarios, seeds, overrides, threads);
+    let plan = SeedPlan {
+        range: args.seeds,
+        shard: args.shard.unwrap_or(Shard::WHOLE),
+        time_budget: args.time_budget,
+    };
+    let result = sweep::sweep(&scenarios, &plan, overrides, threads);
+    let lines = result.lines(&scenarios);
+    if let Some(path) = &args.json {
+        write_file(path, &record::to_json_lines(&lines))?;
+    }
+    if let Some(path) = &args.junit {
+        write_file(path, &junit::xml(&lines, result.elapsed_secs))?;
+    }
     println!("{}", result.report(&scenarios));
-    Ok(match result.failures().next() {
-        None => ExitCode::SUCCESS,
-        Some(_) => ExitCode::from(1),
-    })
+    Ok(exit_for(result.failures().next().is_none()))
+}
+
+/// `sweep-merge`: the runs of every file, as one sweep's table and failures.
+fn merge_sweeps(files: &[PathBuf]) -> Result<ExitCode, ExitCode> {
+    let mut lines = Vec::new();
+    for file in files {
+        lines.extend(record::read(file).map_err(|why| usage_error(&why))?);
+    }
+    let lines = record::merge(lines).map_err(|why| usage_error(&why))?;
+    let note = format!("merged from {} files", files.len());
+    let table = summary::table(&record::scenario_names(&lines), &lines, &note);
+    println!("{table}{}", summary::failures(&lines));
+    Ok(exit_for(lines.iter().all(record::RunLine::passed)))
+}
+
+/// 0 when every run passed, 1 otherwise.
+fn exit_for(passed: bool) -> ExitCode {
+    match passed {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    }
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), ExitCode> {
+    std::fs::write(path, contents)
+        .map_err(|error| usage_error(&format!("cannot write {}: {error}", path.display())))
 }
 
 /// The hidden child of `audit`: one run, its trace to `out`, its hash on stdout.

@@ -15,6 +15,7 @@ fn passed() -> RunResult {
         failure: None,
         overrides: Vec::new(),
         retried: false,
+        measures: None,
     }
 }
 
@@ -25,7 +26,7 @@ fn passed() -> RunResult {
 #[test]
 fn a_panicking_run_is_a_failed_run_in_the_report() {
     let overrides = vec![("clients".to_string(), "2".to_string())];
-    let result = sweep::sweep_with(1, 1..7, &overrides, 2, |_, seed| {
+    let result = sweep::sweep_with(1, &(1..7).into(), &overrides, 2, |_, seed| {
         assert!(seed != 3, "a planted panic in seed {seed}");
         passed()
     });
@@ -71,7 +72,7 @@ fn an_undecided_check_is_retried_with_a_larger_budget() {
         .execute(1, &small, TraceSettings::hash_only())
         .expect("healthy-5 runs");
     assert!(undecided.undecided(), "{:?}", undecided.failure());
-    let result = sweep::sweep(std::slice::from_ref(&scenario), 1..2, &small, 1);
+    let result = sweep::sweep(std::slice::from_ref(&scenario), &(1..2).into(), &small, 1);
     let outcome = &result.outcomes[0];
     assert!(outcome.retried);
     assert_eq!(outcome.failure, None, "the larger budget decided it");
@@ -82,7 +83,7 @@ fn an_undecided_check_is_retried_with_a_larger_budget() {
     );
 
     let tiny = vec![("check_steps_max".to_string(), "1".to_string())];
-    let result = sweep::sweep(std::slice::from_ref(&scenario), 1..2, &tiny, 1);
+    let result = sweep::sweep(std::slice::from_ref(&scenario), &(1..2).into(), &tiny, 1);
     let report = result.report(std::slice::from_ref(&scenario));
     assert!(
         report.contains("history check: inconclusive within its budget"),
