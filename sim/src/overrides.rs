@@ -102,6 +102,8 @@ const KNOBS: &[(&str, Setter)] = &[
     knob!("spares", number, node.spares),
     knob!("inflight_max", positive, node.inflight_max),
     knob!("batch_bytes_max", positive, node.batch_bytes_max),
+    knob!("election_timeout_ms", positive, node.election_timeout_ms),
+    knob!("heartbeat_interval_ms", positive, node.heartbeat_interval_ms),
 ];
 
 /// The keys [`apply`] knows, in the order the options print.

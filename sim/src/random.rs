@@ -19,6 +19,7 @@ pub enum Stream {
     Boot = 5,
     Clock = 6,
     Client = 7,
+    Node = 8,
 }
 
 /// A generator for one subsystem of the run seeded by `seed`.

@@ -24,6 +24,7 @@ use detcd_core::{Duration, Instant, NodeConfig, NodeId};
 
 use crate::cluster::{ClusterEvent, NodeHost, NodeWorld, Observer, Violation};
 use crate::options::SimOptions;
+use crate::random::{Random, Stream};
 use crate::trace::TraceSettings;
 use crate::workload::{Workload, WorkloadOptions, WorkloadStats};
 use crate::world::{ClientResponse, TraceEventOf, World, WorldStats};
@@ -53,6 +54,10 @@ pub struct NodeOptions {
     pub inflight_max: usize,
     /// Bytes of entries in one append, at most; below one entry's size every append carries one.
     pub batch_bytes_max: u64,
+    /// Raft's base election timeout (each election waits between one and two of it).
+    pub election_timeout_ms: u64,
+    /// How often a leader sends heartbeats; below the election timeout.
+    pub heartbeat_interval_ms: u64,
 }
 
 impl Default for NodeOptions {
@@ -67,6 +72,40 @@ impl Default for NodeOptions {
             spares: 0,
             inflight_max: config.raft.inflight_max,
             batch_bytes_max: config.raft.batch_bytes_max,
+            election_timeout_ms: config.raft.election_timeout.as_millis() as u64,
+            heartbeat_interval_ms: config.raft.heartbeat_interval.as_millis() as u64,
+        }
+    }
+}
+
+impl NodeOptions {
+    /// Draw the members' Raft knobs from `seed` (swarm), etcd's defaults the likeliest: batches
+    /// down to below one entry and windows down to one append, which stress flow control and
+    /// leave followers with stale tails; fast and slow elections; snapshots every few hundred
+    /// entries; pre-vote off now and then. From a stream of its own, so no other draw moves.
+    pub fn draw(seed: u64) -> NodeOptions {
+        let mut random = Random::new(seed, Stream::Node);
+        let defaults = NodeOptions::default();
+        let pick = |random: &mut Random, values: &[u64]| {
+            values[random.below(values.len() as u64) as usize]
+        };
+        let (election_timeout_ms, heartbeat_interval_ms) = [
+            (1_000, 100),
+            (1_000, 100),
+            (300, 30),
+            (500, 100),
+            (2_000, 200),
+        ][random.below(5) as usize];
+        let snapshot_entries = pick(&mut random, &[200, 1_000, defaults.snapshot_entries]);
+        NodeOptions {
+            pre_vote: random.chance(0.75),
+            batch_bytes_max: pick(&mut random, &[200, 4_096, 65_536, defaults.batch_bytes_max]),
+            inflight_max: pick(&mut random, &[1, 4, defaults.inflight_max as u64]) as usize,
+            election_timeout_ms,
+            heartbeat_interval_ms,
+            snapshot_entries,
+            snapshot_catch_up_entries: snapshot_entries / 2,
+            ..defaults
         }
     }
 }
@@ -84,7 +123,17 @@ impl fmt::Display for NodeOptions {
         )?;
         writeln!(f, "{:<24} = {}", "spares", self.spares)?;
         writeln!(f, "{:<24} = {}", "inflight_max", self.inflight_max)?;
-        writeln!(f, "{:<24} = {}", "batch_bytes_max", self.batch_bytes_max)
+        writeln!(f, "{:<24} = {}", "batch_bytes_max", self.batch_bytes_max)?;
+        writeln!(
+            f,
+            "{:<24} = {}",
+            "election_timeout_ms", self.election_timeout_ms
+        )?;
+        writeln!(
+            f,
+            "{:<24} = {}",
+            "heartbeat_interval_ms", self.heartbeat_interval_ms
+        )
     }
 }
 
@@ -130,7 +179,7 @@ impl RunOptions {
             seed,
             sim: SimOptions::draw(seed),
             workload: WorkloadOptions::draw(seed),
-            node: NodeOptions::default(),
+            node: NodeOptions::draw(seed),
             fault_phase: Duration::from_secs(30),
             recovery_bound: Duration::from_secs(30),
             events_max: EVENTS_MAX,
@@ -577,6 +626,8 @@ fn host(options: NodeOptions) -> NodeHost<KvStore> {
             config.raft.check_quorum = options.check_quorum;
             config.raft.inflight_max = options.inflight_max;
             config.raft.batch_bytes_max = options.batch_bytes_max;
+            config.raft.election_timeout = Duration::from_millis(options.election_timeout_ms);
+            config.raft.heartbeat_interval = Duration::from_millis(options.heartbeat_interval_ms);
             config.snapshot_entries = options.snapshot_entries;
             config.snapshot_catch_up_entries = options.snapshot_catch_up_entries;
             config

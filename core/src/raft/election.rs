@@ -143,7 +143,15 @@ impl Raft {
             last_term: self.log.last_term(),
         };
         // Pre-votes are asked for the next term without moving to it.
-        self.broadcast_to_voters(self.term + 1, body);
+        for peer in self.other_voters() {
+            self.messages_out.push_back((
+                peer,
+                Message {
+                    term: self.term + 1,
+                    body: body.clone(),
+                },
+            ));
+        }
         self.record_vote(self.id(), true);
     }
 
@@ -155,28 +163,24 @@ impl Raft {
             last_term: self.log.last_term(),
             transfer,
         };
-        self.broadcast_to_voters(self.term, body);
-        // The candidate's own vote counts once it is durable, like any other.
+        // The requests, and the candidate's own vote, go out once its new term and vote are
+        // durable (as etcd sends a Ready's messages after saving its HardState). Sent earlier, a
+        // candidate could win with votes of others, lead, crash before the fsync and come back in
+        // the term before: running for the same term again, it wins it again from the same
+        // voters and leads it a second time, with a different log.
+        for peer in self.other_voters() {
+            self.send_after_persist(peer, body.clone());
+        }
         self.send_after_persist(self.id(), MessageBody::VoteResponse { granted: true });
     }
 
-    fn broadcast_to_voters(&mut self, term: Term, body: MessageBody) {
-        let peers: Vec<NodeId> = self
-            .membership
+    fn other_voters(&self) -> Vec<NodeId> {
+        self.membership
             .voters
             .iter()
             .copied()
             .filter(|&id| id != self.id())
-            .collect();
-        for peer in peers {
-            self.messages_out.push_back((
-                peer,
-                Message {
-                    term,
-                    body: body.clone(),
-                },
-            ));
-        }
+            .collect()
     }
 
     fn become_pre_candidate(&mut self) {
