@@ -6,9 +6,12 @@
 //!   (a server-side revoke the checker adds), the revision it deleted in must not have been
 //!   observed before the lease's TTL ran out since its last grant or keep-alive was sent, less
 //!   the clock uncertainty of [`ClockUncertainty`]: leases rely on bounded clock error, and a
-//!   server clock that jumps or runs fast ends a lease early by that much.
+//!   server clock that jumps or runs fast ends a lease early by that much. An expiry that a
+//!   revoke with an unknown outcome could stand in for (the same request, invoked by the time
+//!   the deletion was seen, and not writing elsewhere in the order) is no early expiry: the
+//!   order with that revoke in its place is just as valid.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::counterexample::Violation;
 use crate::etcd::{EtcdOperation, is_lease_expiry};
@@ -99,6 +102,7 @@ fn early_expiry(
 ) -> Vec<Violation> {
     let refreshes = Refreshes::new(operations);
     let observers = Observers::new(operations);
+    let unused_revokes = UnusedRevokes::new(operations, writers);
     let mut violations = Vec::new();
     for (&revision, &writer) in writers {
         let expiry = &operations[writer];
@@ -113,6 +117,9 @@ fn early_expiry(
             continue;
         };
         let observer = &operations[observer];
+        if unused_revokes.invoked_by(id, observer.return_ns()) {
+            continue;
+        }
         if let Some((refresh, alive_until_ns)) =
             refreshes.too_early(id, observer.return_ns(), clock)
         {
@@ -135,6 +142,43 @@ fn early_expiry(
         }
     }
     violations
+}
+
+/// Client revokes with unknown outcomes that wrote no revision of the order: per lease, when
+/// the first of them was invoked. Such a revoke may have taken effect at any point after its
+/// invoke, so it may stand where the order put its lease's expiry.
+#[derive(Debug, Default)]
+struct UnusedRevokes {
+    first_invoke_ns_by_lease: BTreeMap<i64, u64>,
+}
+
+impl UnusedRevokes {
+    fn new(operations: &[EtcdOperation], writers: &BTreeMap<i64, usize>) -> Self {
+        let writing: BTreeSet<usize> = writers.values().copied().collect();
+        let mut first_invoke_ns_by_lease: BTreeMap<i64, u64> = BTreeMap::new();
+        for (index, operation) in operations.iter().enumerate() {
+            if let Request::LeaseRevoke { id } = operation.input
+                && operation.is_open()
+                && !is_lease_expiry(operation)
+                && !writing.contains(&index)
+            {
+                let first_ns = first_invoke_ns_by_lease.entry(id).or_insert(u64::MAX);
+                *first_ns = (*first_ns).min(operation.invoke_ns);
+            }
+        }
+        UnusedRevokes {
+            first_invoke_ns_by_lease,
+        }
+    }
+
+    /// Whether one of `lease`'s unused revokes was invoked by `time_ns` (the revision pass
+    /// lets a request write a revision only if it was invoked by the time the revision was
+    /// first seen, so the same bound keeps real time).
+    fn invoked_by(&self, lease: i64, time_ns: u64) -> bool {
+        self.first_invoke_ns_by_lease
+            .get(&lease)
+            .is_some_and(|first_ns| *first_ns <= time_ns)
+    }
 }
 
 /// Completed operations by the revision their response names, with, from each on, the one

@@ -84,6 +84,15 @@ impl Gaps {
     pub(super) fn any_in(&self, first: i64, last: i64) -> bool {
         self.between(first - 1, last.saturating_add(1))
     }
+
+    /// How many gaps there are up to `revision`. Every revision above the highest that
+    /// responses name is a gap (none claims it): watches deliver events of writes no response
+    /// saw, and the version counts they give need those revisions counted too.
+    pub(super) fn up_to(&self, revision: i64) -> i64 {
+        let counted = self.through.len() - 1;
+        let beyond = revision.saturating_sub(counted as i64).max(0);
+        i64::from(self.through[clamp(revision, counted)]).saturating_add(beyond)
+    }
 }
 
 /// Per revision, how many gaps up to it are seen to put a key; per key, the gaps seen to put it.
@@ -199,8 +208,8 @@ impl<'a> Plan<'a> {
     ) -> Option<Witness> {
         let size = self.gaps.through.len() - 1;
         let first = clamp(revision, size);
-        let gaps =
-            |through: i64| self.gaps.through[clamp(through, size)] - self.gaps.through[first];
+        let gaps_up_to_revision = self.gaps.up_to(revision);
+        let gaps = |through: i64| self.gaps.up_to(through) - gaps_up_to_revision;
         let counted: Vec<(&&str, &Vec<Count>)> = match changed {
             Some(changes) => changes
                 .iter()
@@ -241,7 +250,7 @@ impl<'a> Plan<'a> {
                     }
                     owed.push((count.through, needed - reserved, count.witness));
                 }
-                None if needed > i64::from(gaps(count.through)) => return Some(count.witness),
+                None if needed > gaps(count.through) => return Some(count.witness),
                 None => {}
             }
         }
@@ -251,8 +260,7 @@ impl<'a> Plan<'a> {
         for (deadline, needed, witness) in owed {
             total += needed;
             let last = clamp(deadline, size);
-            let free =
-                i64::from(gaps(deadline)) - i64::from(through_seen[last] - through_seen[first]);
+            let free = gaps(deadline) - i64::from(through_seen[last] - through_seen[first]);
             if total > free {
                 return Some(witness);
             }
