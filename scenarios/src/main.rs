@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 when every run passes (or a history is linearizable, or an audit finds every
 //! seed deterministic), 1 on any violation (after printing the command that replays it) or
-//! divergence, 2 on usage or parse errors, 3 when a check is inconclusive. `shrink` exits 0 when
+//! divergence, 2 on usage or parse errors, 3 when a check is inconclusive (for `sweep`: when no
+//! run failed but some checks stayed undecided). `shrink` exits 0 when
 //! the run passes (nothing to shrink) and 1 with the smallest failing command.
 
 use std::fs::File;
@@ -505,7 +506,7 @@ fn sweep_seeds(args: SweepArgs) -> Result<ExitCode, ExitCode> {
         write_file(path, &junit::xml(&lines, result.elapsed_secs))?;
     }
     println!("{}", result.report(&scenarios));
-    Ok(exit_for(result.failures().next().is_none()))
+    Ok(ExitCode::from(record::exit_code(&lines)))
 }
 
 /// `sweep-merge`: the runs of every file, as one sweep's table and failures.
@@ -518,7 +519,7 @@ fn merge_sweeps(files: &[PathBuf]) -> Result<ExitCode, ExitCode> {
     let note = format!("merged from {} files", files.len());
     let table = summary::table(&record::scenario_names(&lines), &lines, &note);
     println!("{table}{}", summary::failures(&lines));
-    Ok(exit_for(lines.iter().all(record::RunLine::passed)))
+    Ok(ExitCode::from(record::exit_code(&lines)))
 }
 
 /// 0 when every run passed, 1 otherwise.

@@ -106,3 +106,48 @@ fn the_junit_report_escapes_what_a_failure_says() {
         "{message:?}"
     );
 }
+
+// Rule: a run whose history check stays undecided found nothing wrong and proved nothing: the
+// report marks it skipped (with its replay command), not failed, and the sweep exits 3, not 1,
+// when nothing else failed.
+#[test]
+fn an_undecided_check_is_skipped_not_failed() {
+    let scratch = Scratch::new("sweep-junit-undecided");
+    let (passes, _) = scratch.scenarios();
+    let report = scratch.path("sweep.xml");
+    let output = detcd_sim(&[
+        "sweep",
+        &passes,
+        "--seeds",
+        "1..3",
+        "--set",
+        "check_steps_max=1",
+        "--junit",
+        &report,
+    ]);
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{table}");
+    assert!(
+        table.contains("2 history checks stayed undecided"),
+        "{table}"
+    );
+
+    let xml = read(&report);
+    let document = Document::parse(&xml).unwrap_or_else(|error| panic!("{error}:\n{xml}"));
+    let root = document.root_element();
+    assert_eq!(root.attribute("failures"), Some("0"), "{xml}");
+    let suite = root.first_element_child().expect("one suite");
+    assert_eq!(suite.attribute("skipped"), Some("2"), "{xml}");
+    for case in testcases(&document) {
+        assert_eq!(failure_message(case), None, "{xml}");
+        let skipped = case
+            .children()
+            .find(|node| node.has_tag_name("skipped"))
+            .unwrap_or_else(|| panic!("the run is skipped:\n{xml}"));
+        let message = skipped.attribute("message").unwrap_or_default();
+        assert!(
+            message.contains("inconclusive") && message.contains("replay: "),
+            "{message}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! A sweep as a JUnit XML report, the format GitLab, Jenkins and GitHub's test reporters read:
 //! one `<testsuites>` root, a `<testsuite>` per scenario, a `<testcase>` per run (classname the
-//! scenario, name `seed N`), and a `<failure>` with the verdict and replay command.
+//! scenario, name `seed N`), and a `<failure>` with the verdict and replay command; a run whose
+//! history check stayed undecided is `<skipped>` (nothing found, nothing proven), with its
+//! replay command too.
 //!
 //! Written by hand: the report is a few fixed elements whose only variable parts are escaped
 //! by [`escape`], which an XML crate would not make shorter or safer, and no XML writer is in
@@ -12,7 +14,7 @@ use super::record::{self, RunLine};
 
 /// The report of `lines`, which took `elapsed_secs` of wall-clock time in all.
 pub fn xml(lines: &[RunLine], elapsed_secs: f64) -> String {
-    let failures = lines.iter().filter(|line| !line.passed()).count();
+    let failures = lines.iter().filter(|line| line.failed()).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
@@ -33,12 +35,13 @@ pub fn xml(lines: &[RunLine], elapsed_secs: f64) -> String {
 
 /// One scenario's runs as a `<testsuite>`.
 fn push_suite(xml: &mut String, scenario: &str, runs: &[&RunLine]) {
-    let failures = runs.iter().filter(|run| !run.passed()).count();
+    let failures = runs.iter().filter(|run| run.failed()).count();
+    let skipped = runs.iter().filter(|run| run.undecided()).count();
     let time: f64 = runs.iter().map(|run| run.wall_secs).sum();
     let _ = writeln!(
         xml,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" \
-         skipped=\"0\" time=\"{time:.3}\">",
+         skipped=\"{skipped}\" time=\"{time:.3}\">",
         escape(scenario),
         runs.len()
     );
@@ -67,9 +70,13 @@ fn push_case(xml: &mut String, run: &RunLine) {
         "{failure}\nreplay: {}",
         run.replay.as_deref().unwrap_or_default()
     ));
+    let element = match run.undecided() {
+        true => "skipped",
+        false => "failure",
+    };
     let _ = writeln!(
         xml,
-        ">\n      <failure message=\"{text}\" type=\"{}\">{text}</failure>\n    </testcase>",
+        ">\n      <{element} message=\"{text}\" type=\"{}\">{text}</{element}>\n    </testcase>",
         escape(&run.verdict)
     );
 }

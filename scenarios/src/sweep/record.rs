@@ -12,6 +12,9 @@ use super::PANIC_PREFIX;
 /// The verdict of a run that passed.
 pub const PASS: &str = "pass";
 
+/// The verdict of a run whose history check stayed undecided, even with the retry's budget.
+pub const UNDECIDED: &str = "history check";
+
 /// One run: its scenario and seed, its verdict, what it measured, and how to replay it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunLine {
@@ -46,6 +49,28 @@ pub struct RunLine {
 impl RunLine {
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// The run found nothing wrong, but its history check could not decide within its budget.
+    pub fn undecided(&self) -> bool {
+        self.verdict == UNDECIDED
+    }
+
+    /// The run found something wrong: a broken property, a panic.
+    pub fn failed(&self) -> bool {
+        !self.passed() && !self.undecided()
+    }
+}
+
+/// What a sweep's runs come to: 0 when all passed, 1 when one failed, 3 when none failed but
+/// some checks stayed undecided (as `run` exits 3 on an inconclusive check).
+pub fn exit_code(lines: &[RunLine]) -> u8 {
+    if lines.iter().any(RunLine::failed) {
+        1
+    } else if lines.iter().any(RunLine::undecided) {
+        3
+    } else {
+        0
     }
 }
 

@@ -36,7 +36,25 @@ pub fn table(scenarios: &[String], lines: &[RunLine], total_note: &str) -> Strin
         lines.len()
     ));
     rows.extend(retries(lines));
+    rows.extend(undecided(lines));
     rows.join("\n")
+}
+
+/// The line on checks that stayed undecided, if any: counted as failed above, but nothing was
+/// found wrong in them (the sweep exits 3, not 1, if nothing else failed).
+fn undecided(lines: &[RunLine]) -> Option<String> {
+    let seeds: Vec<String> = lines
+        .iter()
+        .filter(|line| line.undecided())
+        .map(|line| format!("{} {}", line.scenario, line.seed))
+        .collect();
+    (!seeds.is_empty()).then(|| {
+        format!(
+            "{} history checks stayed undecided (nothing found wrong, nothing proven): {}",
+            seeds.len(),
+            seeds.join(", ")
+        )
+    })
 }
 
 /// The line on retried checks, if any check was retried.
