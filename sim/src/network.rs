@@ -244,6 +244,14 @@ impl Network {
         }
     }
 
+    /// From now on no message is lost or duplicated, and every link is FIFO (as TCP is);
+    /// latencies stay as drawn.
+    pub fn end_message_faults(&mut self) {
+        self.profile.loss_probability = 0.0;
+        self.profile.duplicate_probability = 0.0;
+        self.profile.reorder_probability = 0.0;
+    }
+
     /// Cut exactly the links `is_cut(from, to)` says, by dense index.
     pub fn set_cuts(&mut self, is_cut: impl Fn(usize, usize) -> bool) {
         for from in 0..self.node_count {

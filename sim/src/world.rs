@@ -1339,7 +1339,9 @@ where
 
     /// End every fault now, as the start of a liveness phase: from here on no fault of any kind
     /// is injected (no random fault, fsync error or corruption; a scripted fsync error still
-    /// armed is disarmed), the network heals, clogs and full disks are released, a stall in
+    /// armed is disarmed), the network heals (no more loss, duplication or reordering: seven
+    /// members whose links lose 30% of messages and reorder all, with one-entry appends, commit
+    /// more slowly than their clients write), clogs and full disks are released, a stall in
     /// progress ends (what it held back completes one write's latency from now), paused nodes
     /// resume, and crashed nodes and nodes stopped by a failed fsync or a full disk restart, as
     /// an operator would restart them. A node stopped by corruption stays stopped: its disk
@@ -1349,6 +1351,7 @@ where
         self.faults_over = true;
         self.heal();
         self.network.unclog_all();
+        self.network.end_message_faults();
         for index in 0..self.nodes.len() {
             self.end_disk_faults(index as u32);
             let node = &self.nodes[index];

@@ -1,8 +1,9 @@
 //! The liveness phase is fair: once every fault heals, the cluster is asked to serve again only
 //! after nothing stands in its way any more. No fault of any kind is injected after the heal
 //! (random fsync errors and corruption included, and a scripted fsync error still armed is
-//! disarmed), a disk stall in progress ends, and a member stopped by a storage failure is
-//! restarted, as an operator would; only then does the recovery bound start.
+//! disarmed; no message is lost, duplicated or reordered), a disk stall in progress ends, and a
+//! member stopped by a storage failure is restarted, as an operator would; only then does the
+//! recovery bound start.
 
 use detcd_core::{Duration, Instant, NodeId};
 use detcd_sim::cluster::ClusterEvent;
@@ -144,4 +145,24 @@ fn members_stopped_by_storage_failures_restart_at_the_heal() {
     let report = finish(simulation);
     assert_recovered(&report);
     assert!(ran_after_heal(&report, 1) && ran_after_heal(&report, 2));
+}
+
+// Rule: no message is lost after the heal. Every message is lost during the fault phase, so
+// three members never elect a leader; once the network heals they must (before the rule, the
+// loss went on and no leader was ever elected).
+#[test]
+fn no_message_loss_after_the_heal() {
+    let sim = SimOptions {
+        node_count: 3,
+        loss_probability: 1.0,
+        ..SimOptions::default()
+    };
+    let report = finish(Simulation::new(options(1, sim)));
+    assert!(
+        report.events.iter().all(|(at, event)| {
+            *at >= report.fault_phase_end || !matches!(event, ClusterEvent::Elected { .. })
+        }),
+        "no leader while every message is lost: {report}"
+    );
+    assert_recovered(&report);
 }
