@@ -126,11 +126,14 @@ fn busy_options() -> WorkloadOptions {
             txn: 2,
             lease: 2,
             watch: 1,
+            compact: 0,
         },
         request_timeout_ms: 100,
         think_ms_min: 0,
         think_ms_max: 10,
         linearizable_read_percent: 50,
+        lease_revoke_percent: 30,
+        past_read_percent: 0,
     }
 }
 
@@ -141,7 +144,7 @@ fn drawn_options_are_reproducible_and_valid() {
         let options = WorkloadOptions::draw(seed);
         assert_eq!(options, WorkloadOptions::draw(seed));
         options.validate();
-        assert_eq!(options.to_string().lines().count(), 7, "{options}");
+        assert_eq!(options.to_string().lines().count(), 9, "{options}");
     }
     assert_ne!(WorkloadOptions::draw(1), WorkloadOptions::draw(2));
 }
@@ -233,6 +236,7 @@ fn timeout_is_unknown_and_late_response_is_ignored() {
             txn: 0,
             lease: 0,
             watch: 0,
+            compact: 0,
         },
         request_timeout_ms: 100,
         think_ms_min: 0,
@@ -332,6 +336,7 @@ fn one_watch_per_client_and_events_are_recorded() {
             txn: 0,
             lease: 0,
             watch: 5,
+            compact: 0,
         },
         ..busy_options()
     };

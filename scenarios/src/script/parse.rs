@@ -452,7 +452,9 @@ fn clients(args: &[&str]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Every operation kind, as a mix names it.
-const OPERATIONS: [&str; 7] = ["put", "get", "range", "delete", "txn", "lease", "watch"];
+const OPERATIONS: [&str; 8] = [
+    "put", "get", "range", "delete", "txn", "lease", "watch", "compact",
+];
 
 /// `put:40,get:40`: the weights named, every other kind 0.
 fn mix(text: &str) -> Result<Vec<(String, String)>, String> {
