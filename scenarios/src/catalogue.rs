@@ -59,20 +59,35 @@ impl Scenario {
     pub fn replay_command(&self, seed: u64, overrides: &[(String, String)]) -> String {
         format!(
             "cargo run --release -p detcd-scenarios{} -- run {} --seed {seed}{}",
-            BUILD_FEATURES,
+            build_features(),
             self.name,
             set_arguments(overrides)
         )
     }
 }
 
-/// The cargo flags that build the binary running now, as far as they change what a seed does:
-/// a run on the mutated core replays only on the mutated core.
-pub const BUILD_FEATURES: &str = if cfg!(feature = "mutation-ack-before-persist") {
-    " --features mutation-ack-before-persist"
-} else {
-    ""
-};
+/// The planted bugs (detcd-core's `mutation-*` features) of the core this binary runs on: the
+/// simulator's self-test, never for use.
+pub const MUTATIONS: &[&str] = &[
+    #[cfg(feature = "mutation-ack-before-persist")]
+    "mutation-ack-before-persist",
+    #[cfg(feature = "mutation-commit-previous-term")]
+    "mutation-commit-previous-term",
+    #[cfg(feature = "mutation-commit-past-append")]
+    "mutation-commit-past-append",
+    #[cfg(feature = "mutation-vote-request-before-persist")]
+    "mutation-vote-request-before-persist",
+];
+
+/// The cargo flags that build the binary running now, as far as they change what a seed does
+/// (with a leading space, or empty): a run on a mutated core replays only on the same mutation.
+pub fn build_features() -> String {
+    if MUTATIONS.is_empty() {
+        String::new()
+    } else {
+        format!(" --features {}", MUTATIONS.join(","))
+    }
+}
 
 /// The `--set key=value` arguments that give `overrides`, each with a leading space.
 pub fn set_arguments(overrides: &[(String, String)]) -> String {

@@ -1,38 +1,61 @@
-//! The simulator's self-test: over a core with a planted durability bug (a follower acknowledges
-//! appended entries before they are durable), swarm seeds must catch it, and the command printed
-//! for the failure must replay it. Built only with the mutated core:
+//! The simulator's self-test: over a core with one planted Raft bug (a `mutation-*` feature of
+//! detcd-core), swarm seeds must catch it within a bound, and the command printed for the failure
+//! must replay it. Each test is built only with its mutated core, one feature at a time:
 //! `cargo test --release -p detcd-scenarios --features mutation-ack-before-persist --test mutation`.
-#![cfg(feature = "mutation-ack-before-persist")]
+//! Without a mutation this file is empty, and the same seeds pass (CI's sweep).
+//!
+//! Each bound sits well above the first seed that catches the bug today, so that a change to what
+//! swarm draws does not fail the test by chance, yet a simulator that stopped catching the class
+//! does.
+#![cfg(any(
+    feature = "mutation-ack-before-persist",
+    feature = "mutation-vote-request-before-persist"
+))]
 
 use std::process::Command;
 
 use detcd_scenarios::catalogue;
 use detcd_sim::trace::TraceSettings;
 
-/// "A few hundred seeds": the planted bug must show within this many swarm seeds.
-const SEEDS_MAX: u64 = 300;
-
-// Rule: a follower acknowledging appends before they are durable breaks Raft's safety in some
-// swarm seed within a few hundred, and the printed replay command (which names the mutated
-// build) replays that very failure. Without the feature this file is empty, and the same seeds
-// pass (CI's sweep).
+// Rule: a follower acknowledging appends before they are durable lets a crash take away entries
+// a leader counted toward a quorum; swarm breaks safety with it within a few hundred seeds.
+#[cfg(feature = "mutation-ack-before-persist")]
 #[test]
 fn swarm_catches_acknowledgement_before_persist() {
+    swarm_catches("mutation-ack-before-persist", 300);
+}
+
+// Rule: a candidate asking for votes before its new term and vote are durable can win, crash,
+// come back in the term before and win the same term again with another log (one member leads
+// one term twice). Swarm seed 328 found the real bug.
+#[cfg(feature = "mutation-vote-request-before-persist")]
+#[test]
+fn swarm_catches_vote_request_before_persist() {
+    swarm_catches("mutation-vote-request-before-persist", 500);
+}
+
+/// Run swarm seeds `1..=seeds_max` until one breaks a safety property, then replay it with the
+/// printed command, which must name the mutated build (`feature`), and see the same violation.
+fn swarm_catches(feature: &str, seeds_max: u64) {
+    assert_eq!(
+        catalogue::MUTATIONS,
+        [feature],
+        "the self-test runs over one planted bug at a time"
+    );
     let swarm = catalogue::find("swarm").expect("swarm is in the catalogue");
-    let (seed, violation) = (1..=SEEDS_MAX)
+    let (seed, violation) = (1..=seeds_max)
         .find_map(|seed| {
             let execution = swarm
                 .execute(seed, &[], TraceSettings::hash_only())
                 .expect("swarm runs");
             Some((seed, execution.report.safety?.to_string()))
         })
-        .unwrap_or_else(|| panic!("no safety violation in swarm seeds 1..={SEEDS_MAX}"));
+        .unwrap_or_else(|| panic!("{feature}: no safety violation in swarm seeds 1..={seeds_max}"));
 
     let command = swarm.replay_command(seed, &[]);
+    let prefix = format!("cargo run --release -p detcd-scenarios --features {feature} -- ");
     let arguments = command
-        .strip_prefix(
-            "cargo run --release -p detcd-scenarios --features mutation-ack-before-persist -- ",
-        )
+        .strip_prefix(&prefix)
         .unwrap_or_else(|| panic!("the replay names the mutated build: {command}"));
     let replay = Command::new(env!("CARGO_BIN_EXE_detcd-sim"))
         .args(arguments.split_whitespace())
@@ -42,10 +65,10 @@ fn swarm_catches_acknowledgement_before_persist() {
     assert_eq!(
         replay.status.code(),
         Some(1),
-        "seed {seed} replays as a failure:\n{text}"
+        "{feature}: seed {seed} replays as a failure:\n{text}"
     );
     assert!(
         text.contains(&violation),
-        "the replay of seed {seed} shows {violation:?}:\n{text}"
+        "{feature}: the replay of seed {seed} shows {violation:?}:\n{text}"
     );
 }

@@ -169,7 +169,13 @@ impl Raft {
         // the term before: running for the same term again, it wins it again from the same
         // voters and leads it a second time, with a different log.
         for peer in self.other_voters() {
-            self.send_after_persist(peer, body.clone());
+            if cfg!(feature = "mutation-vote-request-before-persist") {
+                // The planted bug of `mutation-vote-request-before-persist`: the term and vote
+                // this request stands on can still be lost to a crash.
+                self.send(peer, body.clone());
+            } else {
+                self.send_after_persist(peer, body.clone());
+            }
         }
         self.send_after_persist(self.id(), MessageBody::VoteResponse { granted: true });
     }

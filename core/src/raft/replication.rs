@@ -333,7 +333,11 @@ impl Raft {
         }
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[self.membership.quorum() - 1];
-        if candidate <= self.log.commit() || self.log.term(candidate) != Some(self.term) {
+        // The planted bug of `mutation-commit-previous-term`: counting replicas commits an entry of
+        // an earlier term, which a newer leader without it may still overwrite (Figure 8).
+        let of_this_term = cfg!(feature = "mutation-commit-previous-term")
+            || self.log.term(candidate) == Some(self.term);
+        if candidate <= self.log.commit() || !of_this_term {
             return false;
         }
         let committed_bytes: u64 = (self.log.commit() + 1..=candidate)
@@ -473,13 +477,19 @@ impl Raft {
         let last_new = prev_index + entries.len() as u64;
         let new = self.log.accept(&entries);
         self.persist_entries(new);
-        self.log.commit_to(commit.min(last_new));
+        if cfg!(feature = "mutation-commit-past-append") {
+            // The planted bug of `mutation-commit-past-append`: entries past this append's last
+            // one are not known to match the leader's, yet they are committed with the rest.
+            self.log.commit_to(commit.min(self.log.last_index()));
+        } else {
+            self.log.commit_to(commit.min(last_new));
+        }
         let accepted = MessageBody::AppendResponse(AppendResult::Accepted {
             match_index: last_new,
         });
         if cfg!(feature = "mutation-ack-before-persist") {
-            // The planted bug of the simulator's self-test: the leader may count entries that a
-            // crash can still take away from this member.
+            // The planted bug of `mutation-ack-before-persist`: the leader may count entries that
+            // a crash can still take away from this member.
             self.send(from, accepted);
         } else {
             self.send_after_persist(from, accepted);
