@@ -54,7 +54,10 @@ fn brain_split_step_down_failures_and_heal_are_told() {
         ),
     );
     assert!(lines[step_down].contains("quorum"), "{}", lines[step_down]);
-    let minority_failure = position(&lines, "minority side of the partition");
+    let minority_failure = lines
+        .iter()
+        .position(|line| line.contains("minority side of the partition") && line.contains("FAIL"))
+        .unwrap_or_else(|| panic!("no failure told on the minority side:\n{lines:#?}"));
     assert!(lines[minority_failure].contains("FAIL with \"etcdserver: no leader\""));
     let heal = position(&lines, "the network HEALS");
     assert!(split < step_down && step_down < heal && minority_failure < heal);
