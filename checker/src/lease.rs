@@ -1,7 +1,9 @@
 //! Lease guarantees.
 //!
 //! - Once a revoke has returned, no later operation sees a key attached to that lease, and no
-//!   later put attaches a key to it.
+//!   later put attaches a key to it. A read at a past revision sees the store as it was then:
+//!   it breaks this only if it reads at or after the revision the revoke returned (the store
+//!   after the revoke), not before it.
 //! - No key attached to a live lease disappears: when the linearization needs a lease to expire
 //!   (a server-side revoke the checker adds), the revision it deleted in must not have been
 //!   observed before the lease's TTL ran out since its last grant or keep-alive was sent, less
@@ -32,20 +34,27 @@ pub fn check(
 }
 
 fn after_revoke(operations: &[EtcdOperation]) -> Vec<Violation> {
-    let mut revoked_at: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    // Per lease, its first revoke to return: (return time, label, the revision it returned).
+    let mut revoked_at: BTreeMap<i64, (u64, u64, i64)> = BTreeMap::new();
     for operation in operations {
-        if let (Request::LeaseRevoke { id }, Some(_)) = (&operation.input, operation.output()) {
-            let earliest = revoked_at
-                .entry(*id)
-                .or_insert((operation.return_ns(), operation.label));
-            *earliest = (*earliest).min((operation.return_ns(), operation.label));
+        if let (Request::LeaseRevoke { id }, Some(response)) =
+            (&operation.input, operation.output())
+        {
+            let revoke = (
+                operation.return_ns(),
+                operation.label,
+                response.header().revision,
+            );
+            let earliest = revoked_at.entry(*id).or_insert(revoke);
+            *earliest = (*earliest).min(revoke);
         }
     }
     let mut violations = Vec::new();
     for operation in operations.iter().filter(|operation| !operation.is_open()) {
-        for lease in leases_used(&operation.input, operation.output()) {
-            if let Some(&(revoked_ns, revoke_label)) = revoked_at.get(&lease)
+        for (lease, read_at) in leases_used(&operation.input, operation.output()) {
+            if let Some(&(revoked_ns, revoke_label, revoke_revision)) = revoked_at.get(&lease)
                 && revoked_ns < operation.invoke_ns
+                && read_at.is_none_or(|read_at| read_at >= revoke_revision)
             {
                 violations.push(Violation {
                     property: "lease revoke",
@@ -61,8 +70,9 @@ fn after_revoke(operations: &[EtcdOperation]) -> Vec<Violation> {
     violations
 }
 
-/// Leases a successful operation attached keys to, or saw attached to keys it read.
-fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
+/// Leases a successful operation attached keys to, or saw attached to keys it read, each with
+/// the past revision it was seen at (`None`: the store as it is).
+fn leases_used(request: &Request, response: Option<&Response>) -> Vec<(i64, Option<i64>)> {
     let mut leases = Vec::new();
     add_leases_used(request, response, &mut leases);
     leases
@@ -70,11 +80,17 @@ fn leases_used(request: &Request, response: Option<&Response>) -> Vec<i64> {
 
 /// Adds the leases of [`leases_used`] to `leases`; most operations use none, and then nothing
 /// is allocated.
-fn add_leases_used(request: &Request, response: Option<&Response>, leases: &mut Vec<i64>) {
+fn add_leases_used(
+    request: &Request,
+    response: Option<&Response>,
+    leases: &mut Vec<(i64, Option<i64>)>,
+) {
     match (request, response) {
-        (Request::Put { lease, .. }, _) if *lease != 0 => leases.push(*lease),
-        (Request::Range { .. }, Some(Response::Range { kvs, .. })) => {
-            leases.extend(kvs.iter().map(|kv| kv.lease).filter(|lease| *lease != 0))
+        (Request::Put { lease, .. }, _) if *lease != 0 => leases.push((*lease, None)),
+        (Request::Range { revision, .. }, Some(Response::Range { kvs, .. })) => {
+            let read_at = (*revision > 0).then_some(*revision);
+            let seen = kvs.iter().map(|kv| kv.lease).filter(|lease| *lease != 0);
+            leases.extend(seen.map(|lease| (lease, read_at)));
         }
         (
             Request::Txn {

@@ -697,20 +697,30 @@ impl Pass<'_> {
 
     /// Places the non-writing operations of the store's revision. They are unordered among
     /// themselves, so each is checked against the writer's floor, and the next writer must
-    /// come after all of them.
+    /// come after all of them. Compactions are the exception: they follow one another in the
+    /// order of their targets, so each is checked against the floor the one before left.
     fn place_slot(&mut self, floor: &mut Floor) -> bool {
         let revision = self.store.revision;
         let writer = self.writers[revision as usize].filter(|_| revision > 1);
         let slot_floor = *floor;
+        let mut compaction_floor = slot_floor;
         let mut latest = (slot_floor.floor_ns, slot_floor.floor_owner);
         let plan = self.plan;
         for &index in plan.others.get(revision) {
             if Some(index) == writer {
                 continue;
             }
-            *floor = slot_floor;
+            let compaction = matches!(self.operations[index].input, Request::Compact { .. });
+            *floor = if compaction {
+                compaction_floor
+            } else {
+                slot_floor
+            };
             if !self.place(floor, index) {
                 return false;
+            }
+            if compaction {
+                compaction_floor = *floor;
             }
             latest = latest.max((floor.floor_ns, floor.floor_owner));
         }

@@ -104,45 +104,57 @@ fn start_revision(watch: &WatchStream, deliveries: &[(usize, &WatchEvent)]) -> O
     }
 }
 
-/// The compactions that completed, by return time, with the highest compaction point reached
-/// by each.
+/// The compactions that completed, by the store revision their responses name, with the
+/// highest compaction point reached by each.
+///
+/// A watch is created on the member the client talks to, which may not have applied a
+/// compaction that the leader already answered: compaction, like every write, reaches each
+/// member when that member applies it. Only the watch's creation response says how far its
+/// member was: a compaction answered at store revision `h` comes before the write of `h + 1` in
+/// the log, so a member whose store had passed `h` had applied it.
 #[derive(Debug)]
 struct Compactions {
-    by_return: Vec<(u64, i64)>,
+    by_revision: Vec<(i64, i64)>,
 }
 
 impl Compactions {
     fn new(operations: &[EtcdOperation]) -> Self {
-        let mut by_return: Vec<(u64, i64)> = operations
+        let mut by_revision: Vec<(i64, i64)> = operations
             .iter()
-            .filter(|operation| operation.output().is_some())
-            .filter_map(|operation| match operation.input {
-                Request::Compact { revision } => Some((operation.return_ns(), revision)),
+            .filter_map(|operation| match (&operation.input, operation.output()) {
+                (Request::Compact { revision }, Some(response)) => {
+                    Some((response.header().revision, *revision))
+                }
                 _ => None,
             })
             .collect();
-        by_return.sort_unstable();
+        by_revision.sort_unstable();
         let mut highest = 0;
-        for (_, revision) in &mut by_return {
+        for (_, revision) in &mut by_revision {
             highest = highest.max(*revision);
             *revision = highest;
         }
-        Compactions { by_return }
+        Compactions { by_revision }
     }
 
-    /// The highest compaction point of the compactions that returned before `time_ns`.
-    fn before(&self, time_ns: u64) -> i64 {
-        let returned = self.by_return.partition_point(|(at, _)| *at < time_ns);
-        returned
+    /// The highest compaction point a member whose store was at `revision` had certainly
+    /// applied: that of the compactions answered below it.
+    fn applied_at(&self, revision: i64) -> i64 {
+        let applied = self.by_revision.partition_point(|(at, _)| *at < revision);
+        applied
             .checked_sub(1)
-            .map_or(0, |last| self.by_return[last].1)
+            .map_or(0, |last| self.by_revision[last].1)
     }
 }
 
-/// A watch started below a compaction that completed before the watch was asked for must be
-/// canceled with the compact revision; a watch canceled for compaction must have started below it.
+/// A watch started below a compaction its member had applied when it created the watch must be
+/// canceled with the compact revision; a watch canceled for compaction must have started below
+/// it. A watch without a creation response may never have reached a member (or reached one
+/// that had not applied the compaction), so nothing is asked of it.
 fn compaction_problem(watch: &WatchStream, compactions: &Compactions) -> Option<String> {
-    let compacted_before = compactions.before(watch.invoke_ns);
+    let compacted_before = watch
+        .created_revision
+        .map_or(0, |created| compactions.applied_at(created));
     let canceled = watch
         .responses
         .iter()
@@ -150,8 +162,9 @@ fn compaction_problem(watch: &WatchStream, compactions: &Compactions) -> Option<
     match canceled {
         None if watch.start_revision > 0 && watch.start_revision < compacted_before => {
             Some(format!(
-                "started at revision {} after compaction to {compacted_before}, but was not canceled",
-                watch.start_revision
+                "started at revision {} though its member, at revision {}, had compacted to {compacted_before}, but was not canceled",
+                watch.start_revision,
+                watch.created_revision.unwrap_or_default()
             ))
         }
         Some(cancel)
@@ -163,7 +176,7 @@ fn compaction_problem(watch: &WatchStream, compactions: &Compactions) -> Option<
             ))
         }
         Some(cancel) if cancel.compact_revision < compacted_before => Some(format!(
-            "canceled with compact revision {} though the store was compacted to {compacted_before}",
+            "canceled with compact revision {} though its member had compacted to {compacted_before}",
             cancel.compact_revision
         )),
         Some(_)

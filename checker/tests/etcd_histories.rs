@@ -778,3 +778,193 @@ fn unknown_revoke_explains_a_lease_emptied_before_its_ttl() {
         "{report}"
     );
 }
+
+/// Puts "a" at revisions 2, 3 and 4, then two compactions that both succeed at store revision
+/// 4: to revision 3 (op 4) and to revision 2 (op 5), at the given times.
+fn two_compactions(to_3: (u64, u64), to_2: (u64, u64)) -> Recorder {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(0, 2, (20, 30), "a", "2", 3);
+    history.put(0, 3, (40, 50), "a", "3", 4);
+    let compacted = Response::Compact { header: header(4) };
+    history.invoke(1, 4, to_3.0, Request::Compact { revision: 3 });
+    history.invoke(2, 5, to_2.0, Request::Compact { revision: 2 });
+    let mut returns = [(to_3.1, 1, 4), (to_2.1, 2, 5)];
+    returns.sort_unstable();
+    for (time_ns, client, op) in returns {
+        history.ok(client, op, time_ns, compacted.clone());
+    }
+    history
+}
+
+// Two concurrent compactions that both succeed at one store revision happened in the order of
+// their targets, whichever was invoked first; only if the higher one returned before the lower
+// one was invoked can no order explain them.
+#[test]
+fn compactions_at_one_revision_apply_in_the_order_of_their_targets() {
+    let concurrent = two_compactions((100, 130), (110, 120));
+    let report = concurrent.check();
+    assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
+
+    let in_sequence = two_compactions((100, 105), (110, 120));
+    let report = in_sequence.check();
+    assert_eq!(report.verdict, Verdict::NotLinearizable, "{report}");
+}
+
+/// A read of `key` at revision `revision` (0: the store as it is).
+fn get_at(key: &str, revision: i64) -> Request {
+    match get(key) {
+        Request::Range { key, range_end, .. } => Request::Range {
+            key,
+            range_end,
+            revision,
+            limit: 0,
+            keys_only: false,
+            count_only: false,
+            serializable: false,
+        },
+        _ => unreachable!("get builds a range"),
+    }
+}
+
+/// Grants lease 7 (op 1) and puts "a" on it (op 2); the rest is up to the caller.
+fn leased_put(put_times: (u64, u64), revision: i64) -> Recorder {
+    let mut history = Recorder::default();
+    history.invoke(0, 1, 0, Request::LeaseGrant { id: 7, ttl: 10 });
+    let granted = Response::LeaseGrant {
+        header: header(1),
+        id: 7,
+        ttl: 10,
+    };
+    history.ok(0, 1, 5, granted);
+    history.invoke(0, 2, put_times.0, put("a", "1", 7));
+    let put_done = Response::Put {
+        header: header(revision),
+        prev_kv: None,
+    };
+    history.ok(0, 2, put_times.1, put_done);
+    history
+}
+
+/// Op `op` reads "a" at `read_at` over [times], seeing it on lease 7, at store revision
+/// `revision`.
+fn sees_a_on_lease_7(history: &mut Recorder, op: u64, times: (u64, u64), read_at: i64) {
+    let mut seen = kv("a", "1", 2, 2, 1);
+    seen.lease = 7;
+    history.invoke(1, op, times.0, get_at("a", read_at));
+    let response = Response::Range {
+        header: header(3),
+        kvs: vec![seen],
+        count: 1,
+        more: false,
+    };
+    history.ok(1, op, times.1, response);
+}
+
+fn lease_properties(report: &CheckReport) -> Vec<&'static str> {
+    report.violations.iter().map(|v| v.property).collect()
+}
+
+// A read at a past revision shows the store as it was then: after a lease's revoke returned, it
+// may still see a key attached to the lease at a revision before the revoke's. Seen at the
+// latest revision, or at a past revision the revoke had already reached, the key breaks the
+// revoke (here the revoke found the lease empty at revision 1, and a put, invoked before the
+// revoke returned, attached "a" to it at 2, which etcd would have refused).
+#[test]
+fn a_read_at_a_past_revision_may_see_a_revoked_lease() {
+    let mut before_the_revoke = leased_put((10, 15), 2);
+    before_the_revoke.invoke(0, 3, 20, Request::LeaseRevoke { id: 7 });
+    let revoked = Response::LeaseRevoke { header: header(3) };
+    before_the_revoke.ok(0, 3, 25, revoked);
+    sees_a_on_lease_7(&mut before_the_revoke, 4, (30, 35), 2);
+    let report = before_the_revoke.check();
+    assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
+    assert!(report.violations.is_empty(), "{report}");
+
+    for read_at in [0, 2] {
+        let mut after_the_revoke = leased_put((10, 40), 2);
+        after_the_revoke.invoke(0, 3, 20, Request::LeaseRevoke { id: 7 });
+        let revoked = Response::LeaseRevoke { header: header(1) };
+        after_the_revoke.ok(0, 3, 25, revoked);
+        after_the_revoke.put(2, 4, (50, 60), "b", "1", 3);
+        sees_a_on_lease_7(&mut after_the_revoke, 5, (70, 80), read_at);
+        let report = after_the_revoke.check();
+        assert_eq!(report.verdict, Verdict::Linearizable, "{report}");
+        assert_eq!(lease_properties(&report), vec!["lease revoke"], "{report}");
+    }
+}
+
+/// Puts "a" at revisions 2, 3 and 4, compacts to 3 (answered at revision 4, returning at 50),
+/// then puts "a" at 5; a watch of "a" from revision 2 is invoked at 60, answered with `created`
+/// (the store revision of its member then; `None`: never answered), and delivers `events`.
+fn watch_below_compaction(created: Option<i64>, events: Vec<WatchEvent>) -> Recorder {
+    let mut history = Recorder::default();
+    history.put(0, 1, (0, 10), "a", "1", 2);
+    history.put(0, 2, (20, 30), "a", "2", 3);
+    history.put(0, 3, (31, 39), "a", "3", 4);
+    history.invoke(1, 4, 40, Request::Compact { revision: 3 });
+    history.ok(1, 4, 50, Response::Compact { header: header(4) });
+    history.put(0, 5, (52, 58), "a", "4", 5);
+    let request = Request::Watch {
+        key: "a".into(),
+        range_end: String::new(),
+        start_revision: 2,
+        prev_kv: false,
+        filters: vec![],
+    };
+    history.invoke(9, 6, 60, request);
+    let Some(created) = created else {
+        let reason = "client timeout".to_string();
+        let outcome = Outcome::Unknown { reason };
+        history.records.push(HistoryRecord::Return {
+            client: 9,
+            op: 6,
+            time_ns: 70,
+            outcome,
+        });
+        return history;
+    };
+    history.ok(
+        9,
+        6,
+        61,
+        Response::Watch {
+            header: header(created),
+        },
+    );
+    if !events.is_empty() {
+        history.records.push(HistoryRecord::Watch {
+            client: 9,
+            op: 6,
+            time_ns: 62,
+            events,
+            canceled: false,
+            compact_revision: 0,
+        });
+    }
+    history
+}
+
+// A compaction reaches each member when that member applies it, so a watch below the
+// compaction point is owed a cancel only by a member known to have applied the compaction when
+// it created the watch: one whose store had passed the revision the compaction was answered at.
+// A watch never answered may never have reached a member, and one created on a member still at
+// that revision may have been served from history its member still held.
+#[test]
+fn a_watch_is_canceled_for_compaction_only_where_the_compaction_was_applied() {
+    let report = watch_below_compaction(None, Vec::new()).check();
+    assert!(report.violations.is_empty(), "{report}");
+
+    let from_history: Vec<WatchEvent> = [(2, 1), (3, 2), (4, 3)]
+        .into_iter()
+        .map(|(revision, version)| {
+            put_event(kv("a", &(revision - 1).to_string(), 2, revision, version))
+        })
+        .collect();
+    let report = watch_below_compaction(Some(4), from_history).check();
+    assert!(report.violations.is_empty(), "{report}");
+
+    let report = watch_below_compaction(Some(5), Vec::new()).check();
+    let properties: Vec<&str> = report.violations.iter().map(|v| v.property).collect();
+    assert_eq!(properties, vec!["watch compaction cancel"], "{report}");
+}

@@ -105,7 +105,7 @@ pub(super) struct Plan<'a> {
     pub(super) writers: ByRevision,
     /// Per revision: the other completed operations that name it (reads, and revokes, which
     /// write only if the lease holds keys). Compactions come last, so reads in the same slot
-    /// are not refused by them.
+    /// are not refused by them, and in the order of their targets.
     pub(super) others: ByRevision,
     /// A response no placement can explain: a revision below 1, or a write claiming revision
     /// 1, which belongs to the empty store.
@@ -386,7 +386,13 @@ fn group(operations: &[EtcdOperation]) -> Grouped {
         }
     }
     writers.sort_unstable();
-    let compaction = |index: usize| matches!(operations[index].input, Request::Compact { .. });
+    // Successful compactions of one slot can only have happened in the order of their targets
+    // (each must pass the compaction point the one before left), so that is the order they are
+    // placed in, whatever order they were invoked in.
+    let compaction = |index: usize| match operations[index].input {
+        Request::Compact { revision } => Some(revision),
+        _ => None,
+    };
     others.sort_unstable_by_key(|&(revision, index)| (revision, compaction(index), index));
     fillers.sort_by_key(|&index| (operations[index].invoke_ns, index));
     (writers, others, fillers, revision_max)
