@@ -199,10 +199,15 @@ impl WorkloadOptions {
             lease_revoke_percent: 30,
             past_read_percent: 0,
         };
-        // Drawn last, so that adding it moved no earlier draw: leases never revoked in a third
-        // of the seeds, kept alive until the run ends. Compaction and reads at past revisions
-        // are not drawn yet: with them, swarm finds failures still open (see the README).
+        // Drawn last, so that adding them moved no earlier draw: leases never revoked in a
+        // third of the seeds, kept alive until the run ends; compaction, rarely, in a third; and
+        // reads at past revisions in a third.
         options.lease_revoke_percent = dice.pick(&[0, 30, 30]);
+        options.mix.compact = match dice.percent(33) {
+            true => dice.between(1, 3) as u32,
+            false => 0,
+        };
+        options.past_read_percent = dice.pick(&[0, 0, 25]);
         options
     }
 
